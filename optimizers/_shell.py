@@ -93,13 +93,13 @@ class FunctionalOptimizer(Optimizer):
     """
 
     #: builds the frozen config of the functional core from one param group
-    config_from_group: ClassVar[Callable[[dict[str, Any]], Any]]
+    config_from_group: ClassVar[Callable[..., Any]]
     #: the NamedTuple type of the per-parameter state
     state_type: ClassVar[type]
     #: ``init(param, cfg) -> State``
-    init_state: ClassVar[Callable[[Tensor, Any], Any]]
+    init_state: ClassVar[Callable[..., Any]]
     #: ``step(param, grad, state, cfg) -> (param, State)``
-    step_param: ClassVar[Callable[[Tensor, Tensor, Any, Any], tuple[Tensor, Any]]]
+    step_param: ClassVar[Callable[..., tuple[Tensor, Any]]]
     #: whether torch accepts sparse gradients for this optimiser
     accepts_sparse_grad: ClassVar[bool] = False
     #: torch's error text for a sparse gradient, when it refuses one
@@ -126,7 +126,7 @@ class FunctionalOptimizer(Optimizer):
         state.update({k: v for k, v in new_state._asdict().items() if v is not None})
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one optimisation step; ``closure`` re-evaluates the loss (with grad)."""
         loss = None
         if closure is not None:
@@ -145,4 +145,3 @@ class FunctionalOptimizer(Optimizer):
                     p.copy_(new_param)
                 self._store_state(p, new_state)
         return loss
-

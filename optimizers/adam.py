@@ -11,8 +11,8 @@ The LaTeX is grouped as the code computes it.
    \begin{aligned}
    t        &\leftarrow t + 1                                                              \\
    g_t      &\leftarrow -\nabla_t \text{ if maximize else } \nabla_t                         \\
-   \theta   &\leftarrow \theta_{t-1}(1 - \gamma\lambda)   && \text{if } \lambda\ne0 \text{, decoupled} \\
-   g_t      &\leftarrow g_t + \lambda\,\theta_{t-1}        && \text{if } \lambda\ne0 \text{, coupled}   \\
+   \theta   &\leftarrow \theta_{t-1}(1 - \gamma\lambda)  && \text{decoupled, } \lambda\ne0 \\
+   g_t      &\leftarrow g_t + \lambda\,\theta_{t-1}       && \text{coupled, } \lambda\ne0   \\
    m_t      &\leftarrow \operatorname{lerp}(m_{t-1}, g_t, 1-\beta_1)
               = m_{t-1} + (1-\beta_1)(g_t - m_{t-1})                                          \\
    v_t      &\leftarrow \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2                                  \\
@@ -32,8 +32,9 @@ The LaTeX is grouped as the code computes it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
@@ -100,7 +101,8 @@ def step(
     g = -grad if cfg.maximize else grad  # g_t (maximize)
     if cfg.weight_decay != 0:
         if cfg.decoupled_weight_decay:
-            param = param.mul(1 - cfg.lr * cfg.weight_decay)  # theta (1 - gamma lambda)
+            # in place on a copy: a 0-d param times a tensor lr keeps the param's dtype
+            param = param.clone().mul_(1 - cfg.lr * cfg.weight_decay)  # theta (1 - gamma lambda)
         else:
             g = g.add(param, alpha=cfg.weight_decay)  # g_t + lambda theta
     complex_param = torch.is_complex(param)
@@ -113,7 +115,7 @@ def step(
     if isinstance(beta1, Tensor):
         beta1 = beta1.to(device=param.device, dtype=param.dtype)
     exp_avg = exp_avg.lerp(g, 1 - beta1)  # m_t
-    exp_avg_sq = exp_avg_sq.mul(cfg.beta2).addcmul(g, g, value=1 - cfg.beta2)  # v_t
+    exp_avg_sq = exp_avg_sq.clone().mul_(cfg.beta2).addcmul_(g, g, value=1 - cfg.beta2)  # type: ignore[arg-type]  # v_t
     t = step_t.item()
     bias_correction1 = 1 - cfg.beta1**t
     bias_correction2_sqrt = (1 - cfg.beta2**t) ** 0.5
@@ -123,7 +125,7 @@ def step(
         denom = (max_sq.sqrt() / bias_correction2_sqrt).add(cfg.eps)  # d_t
     else:
         denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add(cfg.eps)  # d_t
-    param = param.addcdiv(exp_avg, denom, value=-step_size)  # theta_t
+    param = param.addcdiv(exp_avg, denom, value=-step_size)  # type: ignore[arg-type]  # theta_t
     if complex_param:
         param, exp_avg, exp_avg_sq = map(torch.view_as_complex, (param, exp_avg, exp_avg_sq))
         max_sq = torch.view_as_complex(max_sq) if max_sq is not None else None
@@ -141,18 +143,20 @@ def _validate(
     """torch's Adam constructor checks, in torch's order (torch/optim/adam.py:51-87)."""
     if isinstance(lr, Tensor):
         if foreach and not capturable:
-            raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
+            raise ValueError(
+                "lr as a Tensor is not supported for capturable=False and foreach=True"
+            )
         if lr.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")
-    if not 0.0 <= lr:
+    if not lr >= 0.0:
         raise ValueError(f"Invalid learning rate: {lr}")
-    if not 0.0 <= eps:
+    if not eps >= 0.0:
         raise ValueError(f"Invalid epsilon value: {eps}")
     if not 0.0 <= betas[0] < 1.0:
         raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
     if not 0.0 <= betas[1] < 1.0:
         raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-    if not 0.0 <= weight_decay:
+    if not weight_decay >= 0.0:
         raise ValueError(f"Invalid weight_decay value: {weight_decay}")
     if not (
         (isinstance(betas[0], float) and isinstance(betas[1], float))
@@ -174,7 +178,7 @@ def _validate(
 class Adam(FunctionalOptimizer):
     """``torch.optim.Adam`` from scratch; same signature, defaults, validation and state."""
 
-    config_from_group = AdamConfig.from_group
+    config_from_group: ClassVar[Callable[[dict[str, Any]], Any]] = AdamConfig.from_group
     state_type = AdamState
     init_state = init
     step_param = step

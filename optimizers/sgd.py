@@ -24,8 +24,9 @@ Written to agree bit-for-bit with ``torch.optim.SGD(foreach=False)``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
@@ -69,7 +70,7 @@ def step(param: Tensor, grad: Tensor, state: SGDState, cfg: SGDConfig) -> tuple[
     """One SGD step on one parameter. Pure: returns new tensors."""
     g = -grad if cfg.maximize else grad  # g_t (maximize)
     if cfg.weight_decay != 0:
-        g = g.add(param, alpha=cfg.weight_decay)  # g_t + lambda theta
+        g = g.add(param, alpha=cfg.weight_decay)  # type: ignore[arg-type]  # g_t + lambda theta
     buf = state.momentum_buffer
     if cfg.momentum != 0:
         if buf is None:
@@ -77,14 +78,14 @@ def step(param: Tensor, grad: Tensor, state: SGDState, cfg: SGDConfig) -> tuple[
         else:
             buf = buf.mul(cfg.momentum).add(g, alpha=1 - cfg.dampening)  # b_t
         g = g.add(buf, alpha=cfg.momentum) if cfg.nesterov else buf
-    new_param = param.add(g, alpha=-cfg.lr)  # theta_t
+    new_param = param.add(g, alpha=-cfg.lr)  # type: ignore[arg-type]  # theta_t
     return new_param, SGDState(buf)
 
 
 class SGD(FunctionalOptimizer):
     """``torch.optim.SGD`` from scratch; same signature, defaults, validation and state."""
 
-    config_from_group = SGDConfig.from_group
+    config_from_group: ClassVar[Callable[[dict[str, Any]], Any]] = SGDConfig.from_group
     state_type = SGDState
     init_state = init
     step_param = step
