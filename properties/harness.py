@@ -1,0 +1,487 @@
+"""The lock-step harness: run two optimisers on the same problem and find where they part.
+
+No Hypothesis in here: a :class:`Problem` is plain data (initial parameters, param groups
+with their hyperparameters, a gradient stream or an objective, hyperparameter changes
+between steps), and :func:`run_lockstep` returns the first :class:`Divergence` or ``None``.
+Everything else (the conformance property, the invariants, ``optverify check``, the
+differential claims about the notes) builds on it.
+
+Each optimiser gets its own clones of every tensor (torch 2.13's ``load_state_dict`` keeps
+tensors of matching dtype and device by reference, so sharing would let one side mutate the
+other's inputs). After every step the harness compares, for each parameter: the gradient
+(which ``step`` must not modify), the parameter, and every state entry whose key both
+optimisers hold.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from properties.tolerances import Tol
+
+__all__ = [
+    "Divergence",
+    "OptimizerFactory",
+    "Problem",
+    "Run",
+    "compare_values",
+    "first_divergence",
+    "make_param_groups",
+    "reload",
+    "run_lockstep",
+    "run_problem",
+]
+
+#: Builds an optimiser from torch-style param groups (``[{"params": [...], **hyper}, ...]``).
+OptimizerFactory = Callable[[list[dict[str, Any]]], Optimizer]
+#: Gives the tolerance for one compared tensor's dtype.
+TolFor = Callable[[torch.dtype], Tol]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A deterministic optimisation run.
+
+    ``params`` are the initial values; ``groups[j]`` lists the indices of the parameters in
+    param group ``j`` and ``hyper[j]`` its hyperparameters; ``grads[k][i]`` is parameter
+    ``i``'s gradient before step ``k`` (``None``: no gradient). ``schedule[k]`` holds
+    per-group hyperparameter changes applied before step ``k`` (as an LR scheduler does).
+    Closure problems (LBFGS) give ``objective`` instead of ``grads``; ``steps`` longer than
+    the stream repeats it (long runs). ``reload_at = k``: before step ``k`` each optimiser is
+    replaced by a fresh one that loads a deep copy of its ``state_dict()`` (a checkpoint).
+    """
+
+    params: tuple[Tensor, ...]
+    groups: tuple[tuple[int, ...], ...]
+    hyper: tuple[Mapping[str, Any], ...]
+    grads: tuple[tuple[Tensor | None, ...], ...] = ()
+    schedule: Mapping[int, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    objective: Callable[[Sequence[Tensor]], Tensor] | None = None
+    steps: int | None = None
+    named: bool = False
+    reload_at: int | None = None
+
+    @property
+    def n_steps(self) -> int:
+        return self.steps if self.steps is not None else len(self.grads)
+
+    def grads_at(self, k: int) -> tuple[Tensor | None, ...]:
+        """The gradients before step ``k`` (the stream repeats when ``steps`` is longer)."""
+        return self.grads[k % len(self.grads)]
+
+    def describe(self) -> str:
+        """One line: shapes, dtypes and devices of the parameters, and the run length."""
+        shapes = ", ".join(
+            f"{tuple(p.shape)}:{str(p.dtype).removeprefix('torch.')}" for p in self.params
+        )
+        device = self.params[0].device.type if self.params else "cpu"
+        text = f"params [{shapes}] on {device}, {len(self.groups)} group(s), {self.n_steps} step(s)"
+        if self.steps is not None and self.grads:
+            text += f" (a stream of {len(self.grads)} repeated)"
+        if self.reload_at is not None:
+            text += f", reloaded from state_dict before step {self.reload_at + 1}"
+        return text
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Where the target first disagrees with the reference.
+
+    ``step`` is 0-based (``-1``: the constructor); ``what`` is one of ``constructor``,
+    ``exception``, ``param``, ``state``, ``grad modified``, ``loss``, ``closure calls``.
+    """
+
+    step: int
+    what: str
+    detail: str
+    param: int | None = None
+    key: str | None = None
+    max_abs: float = math.nan
+    max_rel: float = math.nan
+    target_value: Any = None
+    reference_value: Any = None
+
+    def __str__(self) -> str:
+        where = "constructor" if self.step < 0 else f"step {self.step + 1}"
+        loc = ""
+        if self.param is not None:
+            loc += f" param {self.param}"
+        if self.key is not None:
+            loc += f" state[{self.key!r}]"
+        err = ""
+        if not math.isnan(self.max_abs):
+            err = f" (max abs err {self.max_abs:.3g}, max rel err {self.max_rel:.3g})"
+        return f"{where}:{loc} {self.what}{err}: {self.detail}"
+
+
+@dataclass
+class Run:
+    """One optimiser's side of a lock-step run (kept for inspection by callers)."""
+
+    optimizer: Optimizer | None
+    params: list[Tensor]
+    error: BaseException | None = None
+    losses: list[Any] = field(default_factory=list)
+    closure_calls: int = 0
+
+
+def make_param_groups(params: Sequence[Tensor], problem: Problem) -> list[dict[str, Any]]:
+    """torch-style param groups of ``params`` (named pairs when ``problem.named``)."""
+    groups = []
+    for j, (indices, hyper) in enumerate(zip(problem.groups, problem.hyper, strict=True)):
+        members: list[Any] = [
+            (f"g{j}.p{i}", params[i]) if problem.named else params[i] for i in indices
+        ]
+        groups.append({"params": members, **_clone_hyper(hyper)})
+    return groups
+
+
+def _clone_hyper(hyper: Mapping[str, Any]) -> dict[str, Any]:
+    def clone(v: Any) -> Any:
+        if isinstance(v, Tensor):
+            return v.clone()
+        if isinstance(v, tuple):
+            return tuple(clone(x) for x in v)
+        return v
+
+    return {k: clone(v) for k, v in hyper.items()}
+
+
+def _fresh_params(problem: Problem) -> list[Tensor]:
+    return [p.detach().clone().requires_grad_(True) for p in problem.params]
+
+
+def _mismatch_sizes(
+    a: Tensor, e: Tensor, tol: Tol, before: Tensor | None = None
+) -> tuple[bool, float, float]:
+    """(agree, max abs err, max rel err) under the NaN/inf rules of ``tolerances``.
+
+    The relative tolerance scales with the larger of ``|a|``, ``|e|`` and, when given, the
+    reference's value ``before`` the step: an update ``x - u`` that cancels to nearly zero
+    carries rounding errors of the size of ``x``, not of the result.
+    """
+    if a.is_complex():
+        a, e = torch.view_as_real(a), torch.view_as_real(e)
+        before = torch.view_as_real(before) if before is not None else None
+    a64, e64 = a.detach().to("cpu", torch.float64), e.detach().to("cpu", torch.float64)
+    nan_a, nan_e = a64.isnan(), e64.isnan()
+    inf_a, inf_e = a64.isinf(), e64.isinf()
+    if tol.same_nonfinite_kind:
+        same_special = torch.equal(nan_a, nan_e) and torch.equal(inf_a, inf_e)
+        same_special = same_special and torch.equal(a64[inf_a], e64[inf_e])
+    else:
+        same_special = torch.equal(nan_a | inf_a, nan_e | inf_e)
+    finite = ~(nan_a | nan_e | inf_a | inf_e)
+    diff = (a64 - e64).abs()[finite]
+    magnitude = torch.maximum(a64.abs(), e64.abs())
+    if before is not None and before.shape == a.shape and tol.rtol > 0:
+        b64 = before.detach().to("cpu", torch.float64).abs()
+        magnitude = torch.maximum(magnitude, torch.nan_to_num(b64, nan=0.0, posinf=0.0))
+    scale = magnitude[finite]
+    max_abs = float(diff.max()) if diff.numel() else 0.0
+    rel = diff / scale.clamp_min(torch.finfo(torch.float64).tiny)
+    max_rel = float(rel[diff > 0].max()) if bool((diff > 0).any()) else 0.0
+    within = bool((diff <= tol.atol + tol.rtol * scale).all())
+    if not same_special:
+        max_abs = max_rel = math.inf
+    return same_special and within, max_abs, max_rel
+
+
+def compare_values(
+    actual: Any, expected: Any, tol_for: TolFor, before: Any = None
+) -> tuple[bool, float, float, str]:
+    """Compare two state values (tensors, numbers, or lists of them).
+
+    ``before`` is the reference's value before the step (it widens the relative scale, see
+    :func:`_mismatch_sizes`). Returns ``(agree, max_abs, max_rel, reason)``.
+    """
+    if not isinstance(before, Tensor) or before.is_sparse:
+        before = None
+    if isinstance(expected, Tensor) or isinstance(actual, Tensor):
+        if not (isinstance(expected, Tensor) and isinstance(actual, Tensor)):
+            return False, math.nan, math.nan, f"type {type(actual).__name__} != Tensor"
+        if actual.is_sparse or expected.is_sparse:
+            actual, expected = actual.to_dense(), expected.to_dense()
+        if actual.shape != expected.shape:
+            return (
+                False,
+                math.nan,
+                math.nan,
+                f"shape {tuple(actual.shape)} != {tuple(expected.shape)}",
+            )
+        if actual.dtype != expected.dtype:
+            # Compare values anyway (anyone's class may keep state in another dtype); the
+            # exact state layout of our own classes is a separate property.
+            tol = tol_for(expected.dtype)
+            ok, mabs, mrel = _mismatch_sizes(actual.to(expected.dtype), expected, tol, before)
+            return ok, mabs, mrel, "" if ok else "values differ"
+        ok, mabs, mrel = _mismatch_sizes(actual, expected, tol_for(expected.dtype), before)
+        return ok, mabs, mrel, "" if ok else "values differ"
+    if isinstance(expected, (list, tuple)) and isinstance(actual, (list, tuple)):
+        if len(actual) != len(expected):
+            return False, math.nan, math.nan, f"length {len(actual)} != {len(expected)}"
+        worst = (True, 0.0, 0.0, "")
+        for a, e in zip(actual, expected, strict=True):
+            ok, mabs, mrel, why = compare_values(a, e, tol_for)
+            if not ok:
+                return ok, mabs, mrel, why
+            worst = (True, max(worst[1], mabs), max(worst[2], mrel), "")
+        return worst
+    if isinstance(expected, float) and isinstance(actual, (int, float)):
+        both_nan = math.isnan(expected) and math.isnan(float(actual))
+        ok = both_nan or float(actual) == expected
+        err = 0.0 if ok else abs(float(actual) - expected)
+        return ok, err, err, "" if ok else f"{actual!r} != {expected!r}"
+    ok = actual == expected
+    return bool(ok), math.nan, math.nan, "" if ok else f"{actual!r} != {expected!r}"
+
+
+def _short(v: Any) -> Any:
+    if isinstance(v, Tensor):
+        return v.detach().clone().cpu()
+    return v
+
+
+def _construct(factory: OptimizerFactory, params: list[Tensor], problem: Problem) -> Run:
+    try:
+        return Run(factory(make_param_groups(params, problem)), params)
+    except Exception as error:
+        return Run(None, params, error)
+
+
+def reload(factory: OptimizerFactory, run: Run, problem: Problem) -> Run:
+    """A fresh optimiser over ``run``'s parameters, loaded from a deep copy of its state."""
+    assert run.optimizer is not None
+    saved = copy.deepcopy(run.optimizer.state_dict())
+    fresh = _construct(factory, run.params, problem)
+    if fresh.error is None:
+        assert fresh.optimizer is not None
+        try:
+            fresh.optimizer.load_state_dict(saved)
+        except Exception as error:
+            fresh.error = error
+    fresh.closure_calls = run.closure_calls
+    return fresh
+
+
+def run_problem(factory: OptimizerFactory, problem: Problem, steps: int | None = None) -> Run:
+    """Run one optimiser alone on ``problem`` (the first ``steps`` steps); errors propagate."""
+    run = _construct(factory, _fresh_params(problem), problem)
+    if run.error is not None:
+        raise run.error
+    assert run.optimizer is not None
+    for k in range(problem.n_steps if steps is None else steps):
+        if k == problem.reload_at:
+            run = reload(factory, run, problem)
+            if run.error is not None:
+                raise run.error
+            assert run.optimizer is not None
+        if k in problem.schedule:
+            assert run.optimizer is not None
+            _apply_schedule(run.optimizer, problem.schedule[k])
+        run.losses.append(_step(run, problem, k))
+    return run
+
+
+def _apply_schedule(opt: Optimizer, changes: tuple[Mapping[str, Any], ...]) -> None:
+    for group, change in zip(opt.param_groups, changes, strict=False):
+        group.update(_clone_hyper(change))
+
+
+def _closure_for(run: Run, objective: Callable[[Sequence[Tensor]], Tensor]) -> Callable[[], Any]:
+    def closure() -> Tensor:
+        run.closure_calls += 1
+        for p in run.params:
+            p.grad = None
+        loss = objective(run.params)
+        loss.backward()
+        return loss
+
+    return closure
+
+
+def _step(run: Run, problem: Problem, k: int) -> Any:
+    assert run.optimizer is not None
+    if problem.objective is not None:
+        return run.optimizer.step(_closure_for(run, problem.objective))
+    for p, g in zip(run.params, problem.grads_at(k), strict=True):
+        p.grad = None if g is None else g.clone()
+    return run.optimizer.step()
+
+
+def _state_of(run: Run, i: int) -> Mapping[str, Any]:
+    assert run.optimizer is not None
+    return run.optimizer.state.get(run.params[i], {})
+
+
+def run_lockstep(
+    target: OptimizerFactory,
+    reference: OptimizerFactory,
+    problem: Problem,
+    tol_for: TolFor,
+    *,
+    compare_state: bool = True,
+    check_every: int = 1,
+) -> Divergence | None:
+    """Run ``target`` and ``reference`` step by step on ``problem``; the first divergence.
+
+    Parameters and state are compared after every ``check_every``-th step and the last
+    (long runs use a stride: the comparison costs more than a step of a small problem).
+
+    A target that raises where the reference does not (or the other way round, or with
+    another exception type) diverges; when both raise the same exception type the run
+    agrees up to there and stops.
+    """
+    t = _construct(target, _fresh_params(problem), problem)
+    r = _construct(reference, _fresh_params(problem), problem)
+    if t.error is not None or r.error is not None:
+        return _exception_divergence(-1, "constructor", t.error, r.error)
+    # exact comparisons need no scale; faithful ones scale with the values before the step
+    scaled = bool(problem.params) and tol_for(problem.params[0].dtype).rtol > 0
+    for k in range(problem.n_steps):
+        if k == problem.reload_at:
+            t_reloaded, r_reloaded = reload(target, t, problem), reload(reference, r, problem)
+            if t_reloaded.error is not None or r_reloaded.error is not None:
+                return _exception_divergence(k, "exception", t_reloaded.error, r_reloaded.error)
+            t, r = t_reloaded, r_reloaded
+        if k in problem.schedule:
+            assert t.optimizer is not None and r.optimizer is not None
+            _apply_schedule(t.optimizer, problem.schedule[k])
+            _apply_schedule(r.optimizer, problem.schedule[k])
+        checked = (k + 1) % check_every == 0 or k == problem.n_steps - 1
+        before = _snapshot(r) if checked and scaled else None
+        t_loss = r_loss = None
+        try:
+            t_loss = _step(t, problem, k)
+        except Exception as error:
+            t.error = error
+        try:
+            r_loss = _step(r, problem, k)
+        except Exception as error:
+            r.error = error
+        if t.error is not None or r.error is not None:
+            return _exception_divergence(k, "exception", t.error, r.error)
+        if not checked:
+            continue
+        found = _compare_step(t, r, problem, k, t_loss, r_loss, tol_for, compare_state, before)
+        if found is not None:
+            return found
+    return None
+
+
+def _snapshot(run: Run) -> list[tuple[Tensor, dict[str, Any]]]:
+    """Each parameter's value and tensor state before a step (for the tolerance's scale)."""
+    assert run.optimizer is not None
+    taken = []
+    for p in run.params:
+        state = run.optimizer.state.get(p, {})
+        tensors = {k: v.detach().clone() for k, v in state.items() if isinstance(v, Tensor)}
+        taken.append((p.detach().clone(), tensors))
+    return taken
+
+
+def _exception_divergence(
+    k: int, what: str, t_err: BaseException | None, r_err: BaseException | None
+) -> Divergence | None:
+    if t_err is not None and r_err is not None and type(t_err) is type(r_err):
+        return None
+    if t_err is None:
+        detail = f"target accepted, torch raised {type(r_err).__name__}: {_one_line(r_err)}"
+    elif r_err is None:
+        detail = f"target raised {type(t_err).__name__}: {_one_line(t_err)}; torch did not"
+    else:
+        detail = (
+            f"target raised {type(t_err).__name__}: {_one_line(t_err)}; "
+            f"torch raised {type(r_err).__name__}: {_one_line(r_err)}"
+        )
+    return Divergence(k, what, detail, target_value=t_err, reference_value=r_err)
+
+
+def _one_line(error: BaseException | None) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else ""
+
+
+def _compare_step(
+    t: Run,
+    r: Run,
+    problem: Problem,
+    k: int,
+    t_loss: Any,
+    r_loss: Any,
+    tol_for: TolFor,
+    compare_state: bool,
+    before: list[tuple[Tensor, dict[str, Any]]] | None = None,
+) -> Divergence | None:
+    if problem.objective is not None:
+        ok, mabs, mrel, why = compare_values(t_loss, r_loss, tol_for)
+        if not ok:
+            return Divergence(k, "loss", why, max_abs=mabs, max_rel=mrel)
+        if t.closure_calls != r.closure_calls:
+            return Divergence(
+                k,
+                "closure calls",
+                f"target evaluated the closure {t.closure_calls} times, torch {r.closure_calls}",
+                target_value=t.closure_calls,
+                reference_value=r.closure_calls,
+            )
+    for i in range(len(problem.params)):
+        if problem.objective is None:
+            given = problem.grads_at(k)[i]
+            seen = t.params[i].grad
+            if given is not None and (seen is None or not _same_bits(seen, given)):
+                return Divergence(k, "grad modified", "step() changed p.grad", param=i)
+        prev_param, prev_state = before[i] if before is not None else (None, {})
+        ok, mabs, mrel, why = compare_values(t.params[i], r.params[i], tol_for, prev_param)
+        if not ok:
+            return Divergence(
+                k, "param", why, param=i, max_abs=mabs, max_rel=mrel,
+                target_value=_short(t.params[i]), reference_value=_short(r.params[i]),
+            )  # fmt: skip
+        if not compare_state:
+            continue
+        t_state, r_state = _state_of(t, i), _state_of(r, i)
+        for key in r_state:
+            if key not in t_state:
+                continue
+            ok, mabs, mrel, why = compare_values(
+                t_state[key], r_state[key], tol_for, prev_state.get(key)
+            )
+            if not ok:
+                return Divergence(
+                    k, "state", why, param=i, key=str(key), max_abs=mabs, max_rel=mrel,
+                    target_value=_short(t_state[key]), reference_value=_short(r_state[key]),
+                )  # fmt: skip
+    return None
+
+
+def _same_bits(a: Tensor, b: Tensor) -> bool:
+    if a.is_sparse or b.is_sparse:
+        a, b = a.to_dense(), b.to_dense()
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.is_complex():
+        a, b = torch.view_as_real(a), torch.view_as_real(b)
+    return bool(((a == b) | (a.isnan() & b.isnan())).all())
+
+
+def first_divergence(
+    target: OptimizerFactory,
+    reference: OptimizerFactory,
+    problems: Sequence[Problem],
+    tol_for: TolFor,
+) -> tuple[Problem, Divergence] | None:
+    """The first problem on which ``target`` and ``reference`` diverge, with the divergence."""
+    for problem in problems:
+        found = run_lockstep(target, reference, problem, tol_for)
+        if found is not None:
+            return problem, found
+    return None

@@ -1,0 +1,407 @@
+"""One :class:`Spec` per optimiser: our class, torch's, hyperparameters and capabilities.
+
+Capabilities live here, never as name lists inside tests. A spec's ``hyper()`` draws one
+param group's constructor keyword arguments over the *whole* valid range, edges included;
+``invalid`` maps a hyperparameter to values that may lie outside it (for the property that
+the constructor accepts exactly what torch accepts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from hypothesis import strategies as st
+from torch.optim import Optimizer
+
+import optimizers
+from properties import strategies as s
+
+__all__ = ["MODES", "SPECS", "Spec", "torch_class"]
+
+#: torch's implementations of one optimiser, as constructor keyword arguments
+MODES: dict[str, dict[str, Any]] = {
+    "forloop": {"foreach": False},
+    "foreach": {"foreach": True},
+    "fused": {"fused": True},
+}
+
+HyperStrategy = Callable[[], st.SearchStrategy[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Everything the properties need to know about one optimiser."""
+
+    name: str
+    ours: type[Optimizer]
+    hyper: HyperStrategy
+    invalid: Mapping[str, st.SearchStrategy[Any]]
+    flags: tuple[str, ...]
+    modes: tuple[str, ...] = ("forloop", "foreach")
+    supports_complex: bool = True
+    supports_sparse: bool = False
+    needs_closure: bool = False
+    schedulable: tuple[str, ...] = ("lr",)
+    param_shapes: s.ShapeStrategy | None = None
+    #: hyperparameters torch reads from the constructor, not from each param group
+    #: (torch 2.13 Adagrad's initial_accumulator_value, adagrad.py:79-98 and 172-182)
+    constructor_only: tuple[str, ...] = ()
+    #: False where torch's ``load_state_dict`` casts float32 scalar state (``mu_product``,
+    #: ``eta``, ``mu``) to a float64 parameter's dtype, so a reloaded run differs from an
+    #: uninterrupted one (torch 2.13 optimizer.py:774-803)
+    reload_exact_in_float64: bool = True
+    #: False where torch computes a different number from a 0-d float64 tensor lr than from
+    #: the same float (ASGD stores eta in float32; Adafactor's min(lr, 1/sqrt(t)))
+    tensor_lr_exact: bool = True
+    dtypes: tuple[torch.dtype, ...] = (torch.float64, torch.float32, torch.bfloat16, torch.float16)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def reference(self) -> type[Optimizer]:
+        return torch_class(self.name)
+
+
+def torch_class(name: str) -> type[Optimizer]:
+    """``torch.optim.<name>``, or a dotted path such as ``torch.optim.Adam``."""
+    obj: Any = torch.optim
+    for part in name.removeprefix("torch.optim.").split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _maybe_tensor_lr(lr: st.SearchStrategy[float]) -> st.SearchStrategy[Any]:
+    """Mostly a float; sometimes the same value as a 0-d float64 or float32 tensor."""
+    as_tensor = st.tuples(lr, st.sampled_from([torch.float64, torch.float32])).map(
+        lambda pair: torch.tensor(pair[0], dtype=pair[1])
+    )
+    return st.one_of(lr, lr, lr, as_tensor)
+
+
+_WILD = st.sampled_from([-1.0, -1e-8, -0.0, 1.0, 1.5, float("nan"), float("inf")]) | st.floats(
+    -2.0, 2.0
+)
+_WILD_PAIR = st.tuples(_WILD, _WILD)
+
+
+def _sgd_hyper() -> st.SearchStrategy[dict[str, Any]]:
+    @st.composite
+    def draw_one(draw: st.DrawFn) -> dict[str, Any]:
+        momentum = draw(s.nonnegative(1.0) | st.sampled_from([0.9, 0.99]))
+        nesterov = momentum > 0 and draw(st.booleans())
+        return {
+            "lr": draw(_maybe_tensor_lr(s.learning_rate())),
+            "momentum": momentum,
+            "dampening": 0.0 if nesterov else draw(s.nonnegative(1.0)),
+            "weight_decay": draw(s.nonnegative(1.0)),
+            "nesterov": nesterov,
+            "maximize": draw(st.booleans()),
+        }
+
+    return draw_one()
+
+
+def _adam_hyper(default_wd: float = 0.0, decoupled: bool | None = None) -> HyperStrategy:
+    def strategy() -> st.SearchStrategy[dict[str, Any]]:
+        fields: dict[str, st.SearchStrategy[Any]] = {
+            "lr": _maybe_tensor_lr(s.learning_rate()),
+            "betas": st.tuples(s.beta(), s.beta()),
+            "eps": s.eps(),
+            "weight_decay": st.just(default_wd) | s.nonnegative(1.0),
+            "amsgrad": st.booleans(),
+            "maximize": st.booleans(),
+        }
+        if decoupled is None:
+            fields["decoupled_weight_decay"] = st.booleans()
+        return st.fixed_dictionaries(fields)
+
+    return strategy
+
+
+def _adagrad_hyper() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "lr": _maybe_tensor_lr(s.learning_rate()),
+            "lr_decay": s.nonnegative(1.0),
+            "weight_decay": s.nonnegative(1.0),
+            "initial_accumulator_value": s.nonnegative(1.0),
+            "eps": s.eps(),
+            "maximize": st.booleans(),
+        }
+    )
+
+
+def _adadelta_hyper() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "lr": _maybe_tensor_lr(s.learning_rate(2.0)),
+            "rho": s.beta() | st.just(1.0),
+            "eps": s.eps(),
+            "weight_decay": s.nonnegative(1.0),
+            "maximize": st.booleans(),
+        }
+    )
+
+
+def _rmsprop_hyper() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "lr": _maybe_tensor_lr(s.learning_rate()),
+            "alpha": s.beta(),
+            "eps": s.eps(),
+            "weight_decay": s.nonnegative(1.0),
+            "momentum": s.nonnegative(1.0) | st.just(0.9),
+            "centered": st.booleans(),
+            "maximize": st.booleans(),
+        }
+    )
+
+
+def _adamax_hyper() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "lr": _maybe_tensor_lr(s.learning_rate()),
+            "betas": st.tuples(s.beta(), s.beta()),
+            "eps": s.eps(),
+            "weight_decay": s.nonnegative(1.0),
+            "maximize": st.booleans(),
+        }
+    )
+
+
+_SPECS = [
+    Spec(
+        "SGD",
+        optimizers.SGD,
+        _sgd_hyper,
+        invalid={
+            "lr": _WILD,
+            "momentum": _WILD,
+            "dampening": _WILD,
+            "weight_decay": _WILD,
+            "nesterov": st.booleans(),
+        },
+        flags=("momentum", "dampening", "nesterov", "weight_decay", "maximize", "tensor lr"),
+        modes=("forloop", "foreach", "fused"),
+        supports_sparse=True,
+        schedulable=("lr", "momentum", "weight_decay"),
+    ),
+    Spec(
+        "Adam",
+        optimizers.Adam,
+        _adam_hyper(),
+        invalid={"lr": _WILD, "betas": _WILD_PAIR, "eps": _WILD, "weight_decay": _WILD},
+        flags=("amsgrad", "weight_decay", "decoupled_weight_decay", "maximize", "tensor lr"),
+        modes=("forloop", "foreach", "fused"),
+        schedulable=("lr", "betas", "weight_decay"),
+    ),
+    Spec(
+        "AdamW",
+        optimizers.AdamW,
+        _adam_hyper(1e-2, decoupled=True),
+        invalid={"lr": _WILD, "betas": _WILD_PAIR, "eps": _WILD, "weight_decay": _WILD},
+        flags=("amsgrad", "weight_decay", "maximize", "tensor lr"),
+        modes=("forloop", "foreach", "fused"),
+        schedulable=("lr", "weight_decay"),
+    ),
+]
+
+
+def _nadam_hyper() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "lr": _maybe_tensor_lr(s.learning_rate()),
+            "betas": st.tuples(s.beta(), s.beta()),
+            "eps": s.eps(),
+            "weight_decay": s.nonnegative(1.0),
+            "momentum_decay": s.nonnegative(1.0) | st.just(4e-3),
+            "decoupled_weight_decay": st.booleans(),
+            "maximize": st.booleans(),
+        }
+    )
+
+
+def _radam_hyper() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "lr": _maybe_tensor_lr(s.learning_rate()),
+            "betas": st.tuples(s.beta(), s.beta()),
+            "eps": s.eps(),
+            "weight_decay": s.nonnegative(1.0),
+            "decoupled_weight_decay": st.booleans(),
+            "maximize": st.booleans(),
+        }
+    )
+
+
+def _asgd_hyper() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "lr": _maybe_tensor_lr(s.learning_rate()),
+            "lambd": s.nonnegative(1.0) | st.just(1e-4),
+            "alpha": st.sampled_from([0.0, 0.75, 1.0]) | st.floats(0.0, 1.0),
+            "t0": st.sampled_from([0.0, 1.0, 2.0, 3.0, 1e6]),
+            "weight_decay": s.nonnegative(1.0),
+            "maximize": st.booleans(),
+        }
+    )
+
+
+def _rprop_hyper() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "lr": _maybe_tensor_lr(s.learning_rate()),
+            "etas": st.tuples(
+                st.sampled_from([0.5]) | st.floats(0.0, 1.0, exclude_min=True, exclude_max=True),
+                st.sampled_from([1.2]) | st.floats(1.0, 10.0, exclude_min=True),
+            ),
+            "step_sizes": st.tuples(
+                st.sampled_from([1e-6, 0.0]), st.sampled_from([50.0, 1.0, 1e-3])
+            ),
+            "maximize": st.booleans(),
+        }
+    )
+
+
+def _adafactor_hyper() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "lr": _maybe_tensor_lr(s.learning_rate()),
+            "beta2_decay": st.sampled_from([-0.8, 0.0, -1.0]) | st.floats(-1.0, 0.0),
+            "eps": st.tuples(st.none() | s.eps(1e-3), s.eps(1.0)),
+            "d": st.sampled_from([1.0, 2.0]) | st.floats(1.0, 10.0),
+            "weight_decay": s.nonnegative(1.0),
+            "maximize": st.booleans(),
+        }
+    )
+
+
+def _muon_hyper() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "lr": _maybe_tensor_lr(s.learning_rate()),
+            "weight_decay": s.nonnegative(1.0) | st.just(0.1),
+            "momentum": s.beta() | st.just(0.95),
+            "nesterov": st.booleans(),
+            "eps": s.eps(1e-3, min_value=1e-10) | st.just(1e-7),
+            "ns_steps": st.integers(0, 6),
+            "adjust_lr_fn": st.sampled_from([None, "original", "match_rms_adamw"]),
+        }
+    )
+
+
+_ADAM_INVALID = {"lr": _WILD, "betas": _WILD_PAIR, "eps": _WILD, "weight_decay": _WILD}
+
+_SPECS += [
+    Spec(
+        "Adagrad",
+        optimizers.Adagrad,
+        _adagrad_hyper,
+        invalid={
+            "lr": _WILD,
+            "lr_decay": _WILD,
+            "weight_decay": _WILD,
+            "initial_accumulator_value": _WILD,
+            "eps": _WILD,
+        },
+        flags=("lr_decay", "weight_decay", "initial_accumulator_value", "maximize", "tensor lr"),
+        modes=("forloop", "foreach", "fused"),
+        supports_sparse=True,
+        schedulable=("lr", "lr_decay", "weight_decay"),
+        constructor_only=("initial_accumulator_value",),
+    ),
+    Spec(
+        "Adadelta",
+        optimizers.Adadelta,
+        _adadelta_hyper,
+        invalid={"lr": _WILD, "rho": _WILD, "eps": _WILD, "weight_decay": _WILD},
+        flags=("lr", "rho", "weight_decay", "maximize", "tensor lr"),
+        schedulable=("lr", "rho", "weight_decay"),
+    ),
+    Spec(
+        "RMSprop",
+        optimizers.RMSprop,
+        _rmsprop_hyper,
+        invalid={
+            "lr": _WILD,
+            "alpha": _WILD,
+            "eps": _WILD,
+            "weight_decay": _WILD,
+            "momentum": _WILD,
+        },
+        flags=("alpha", "momentum", "centered", "weight_decay", "maximize", "tensor lr"),
+        schedulable=("lr", "alpha", "weight_decay"),
+    ),
+    Spec(
+        "Adamax",
+        optimizers.Adamax,
+        _adamax_hyper,
+        invalid=_ADAM_INVALID,
+        flags=("weight_decay", "maximize", "tensor lr"),
+        schedulable=("lr", "betas", "weight_decay"),
+    ),
+    Spec(
+        "NAdam",
+        optimizers.NAdam,
+        _nadam_hyper,
+        invalid={**_ADAM_INVALID, "momentum_decay": _WILD},
+        flags=("momentum_decay", "weight_decay", "decoupled_weight_decay", "maximize", "tensor lr"),
+        schedulable=("lr", "betas", "weight_decay"),
+        reload_exact_in_float64=False,
+    ),
+    Spec(
+        "RAdam",
+        optimizers.RAdam,
+        _radam_hyper,
+        invalid=_ADAM_INVALID,
+        flags=("weight_decay", "decoupled_weight_decay", "maximize", "tensor lr"),
+        schedulable=("lr", "betas", "weight_decay"),
+    ),
+    Spec(
+        "ASGD",
+        optimizers.ASGD,
+        _asgd_hyper,
+        invalid={"lr": _WILD, "weight_decay": _WILD},
+        flags=("lambd", "alpha", "t0", "weight_decay", "maximize", "tensor lr"),
+        schedulable=("lr", "lambd", "alpha", "weight_decay"),
+        reload_exact_in_float64=False,
+        tensor_lr_exact=False,
+    ),
+    Spec(
+        "Rprop",
+        optimizers.Rprop,
+        _rprop_hyper,
+        invalid={"lr": _WILD, "etas": _WILD_PAIR},
+        flags=("etas", "step_sizes", "maximize", "tensor lr"),
+        schedulable=("lr", "etas", "step_sizes"),
+    ),
+    Spec(
+        "Adafactor",
+        optimizers.Adafactor,
+        _adafactor_hyper,
+        invalid={"lr": _WILD, "beta2_decay": _WILD, "d": _WILD, "weight_decay": _WILD},
+        flags=("beta2_decay", "eps", "d", "weight_decay", "maximize", "tensor lr"),
+        supports_complex=False,
+        schedulable=("lr", "beta2_decay", "d", "weight_decay"),
+        param_shapes=s.shapes(max_dims=3, max_side=3),
+        tensor_lr_exact=False,
+    ),
+    Spec(
+        "Muon",
+        optimizers.Muon,
+        _muon_hyper,
+        invalid={"lr": _WILD, "weight_decay": _WILD, "momentum": _WILD},
+        flags=("momentum", "nesterov", "ns_steps", "adjust_lr_fn", "weight_decay", "tensor lr"),
+        modes=("forloop",),
+        supports_complex=False,
+        schedulable=("lr", "momentum", "weight_decay"),
+        param_shapes=s.shapes(min_dims=2, max_dims=2, max_side=5),
+    ),
+]
+
+
+#: name -> spec, for every optimiser of this package with a dense-gradient, step-only
+#: interface (SparseAdam and LBFGS are covered by their own tests)
+SPECS: dict[str, Spec] = {spec.name: spec for spec in _SPECS}

@@ -1,0 +1,19 @@
+"""Helpers shared by the property tests."""
+
+from __future__ import annotations
+
+from hypothesis import settings
+
+from properties.specs import SPECS, Spec
+
+
+def seed_for_profile() -> int | None:
+    """A fixed seed under a derandomized profile (``ci``), else a fresh one per run."""
+    return 0 if settings().derandomize else None
+
+
+def spec(name: str) -> Spec:
+    return SPECS[name]
+
+
+NAMES = sorted(SPECS)
