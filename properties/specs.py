@@ -54,7 +54,8 @@ class Spec:
     #: uninterrupted one (torch 2.13 optimizer.py:774-803)
     reload_exact_in_float64: bool = True
     #: False where torch computes a different number from a 0-d float64 tensor lr than from
-    #: the same float (ASGD stores eta in float32; Adafactor's min(lr, 1/sqrt(t)))
+    #: the same float: Hypothesis finds 1-ulp differences in torch's own ASGD and Adafactor,
+    #: whose tensor lr enters tensor arithmetic where a float lr stays a Python double
     tensor_lr_exact: bool = True
     dtypes: tuple[torch.dtype, ...] = (torch.float64, torch.float32, torch.bfloat16, torch.float16)
     extra: Mapping[str, Any] = field(default_factory=dict)
