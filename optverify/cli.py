@@ -87,8 +87,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             rows.append(row)
             if args.format == "text":
                 examples = row["examples"] if row["examples"] is not None else "-"
-                print(f"{name:<10} {row['dtype']:<8} {row['verdict']:<9} examples {examples:<5} "
-                      f"modes {'/'.join(row['modes']):<22} {row['seconds']:>7.2f} s", flush=True)  # fmt: skip
+                modes = "/".join(row["modes"])
+                print(
+                    f"{name:<10} {row['dtype']:<8} {row['verdict']:<9} examples {examples:<5} "
+                    f"modes {modes:<22} {row['seconds']:>7.2f} s",
+                    flush=True,
+                )
                 if "counterexample" in row:
                     print(row["counterexample"])
     if args.format == "json":

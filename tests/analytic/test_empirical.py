@@ -30,9 +30,9 @@ def test_every_e_claim_is_checked() -> None:
     }
 
 
-def test_checks_decide_within_budget(results: tuple[dict[str, Verdict], float]) -> None:
-    verdicts, seconds = results
-    assert seconds < 60
+def test_checks_decide_with_evidence(results: tuple[dict[str, Verdict], float]) -> None:
+    # The run time is evidence (reported), never asserted: speed belongs to benchmarks.
+    verdicts, _seconds = results
     for cid, v in verdicts.items():
         assert v.verdict in ("holds", "fails", "holds-if"), cid
         kinds = {e.kind for e in v.evidence}
