@@ -119,7 +119,8 @@ def step(
     rho = min(cfg.lr, 1 / (t**0.5))  # rho_t
     alpha = max(cfg.eps2, param.norm(2).item() / (param.numel() ** 0.5)) * rho  # alpha_t
     if cfg.weight_decay != 0:
-        param = param.mul(1 - cfg.lr * cfg.weight_decay)  # theta (1 - gamma lambda)
+        # in place on a copy: a 0-d param times a tensor lr keeps the param's dtype
+        param = param.clone().mul_(1 - cfg.lr * cfg.weight_decay)  # theta (1 - gamma lambda)
     row_var, col_var, variance = state.row_var, state.col_var, state.variance
     if g.dim() > 1:
         if row_var is None or col_var is None:

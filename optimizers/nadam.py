@@ -136,7 +136,7 @@ def step(
     bias_correction2 = 1 - cfg.beta2**t  # c_2
     if cfg.weight_decay != 0:
         if cfg.decoupled_weight_decay:
-            param = param.mul(1 - cfg.lr * cfg.weight_decay).to(dtype)  # theta (1 - gamma lambda)
+            param = param.clone().mul_(1 - cfg.lr * cfg.weight_decay)  # theta (1 - gamma lambda)
         else:
             g = g.add(param, alpha=cfg.weight_decay)  # g_t + lambda theta
     mu = cfg.beta1 * (1.0 - 0.5 * (0.96 ** (t * cfg.momentum_decay)))  # mu_t

@@ -115,7 +115,7 @@ def step(
     t = step_t.item()
     if cfg.weight_decay != 0:
         if cfg.decoupled_weight_decay:
-            param = param.mul(1 - cfg.lr * cfg.weight_decay).to(dtype)  # theta (1 - gamma lambda)
+            param = param.clone().mul_(1 - cfg.lr * cfg.weight_decay)  # theta (1 - gamma lambda)
         else:
             g = g.add(param, alpha=cfg.weight_decay)  # g_t + lambda theta
     exp_avg = exp_avg.lerp(g, 1 - cfg.beta1)  # m_t
