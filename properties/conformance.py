@@ -29,7 +29,7 @@ from torch.optim import Optimizer
 
 from properties import tolerances
 from properties.harness import Divergence, OptimizerFactory, Problem, run_lockstep
-from properties.specs import MODES, SPECS, Spec
+from properties.specs import MODES, SPECS, ProblemBuilder, Spec
 from properties.strategies import problems
 
 __all__ = [
@@ -142,11 +142,14 @@ def check_problem(
     with ``foreach=True``), or where it differs from the for-loop path beyond the faithful
     tolerance (those inputs are recorded as torch's own discrepancies in the test suite).
     """
+    # long runs compare every tenth step (and the last): a difference that appears stays
+    check_every = 10 if problem.n_steps > 50 else 1
     for mode in modes:
         reference = factory(spec.reference, **mode_kwargs(spec, mode))
         found = run_lockstep(
-            factory(target), reference, problem, _tolerance(mode, tolerance, spec.name)
-        )
+            factory(target), reference, problem, _tolerance(mode, tolerance, spec.name),
+            check_every=check_every,
+        )  # fmt: skip
         if found is None:
             continue
         if mode != "forloop" and torch_modes_disagree(spec, problem, mode):
@@ -283,6 +286,7 @@ def assert_conforms(
     shrink: bool = True,
     validation: bool = False,
     around_example: Callable[[Problem], AbstractContextManager[Any]] | None = None,
+    problem_builder: ProblemBuilder | None = None,
     **pins: Any,
 ) -> Summary:
     """Assert that ``target`` behaves like ``torch.optim.<against>`` on drawn problems.
@@ -299,6 +303,8 @@ def assert_conforms(
     ``around_example(problem)``, when given, is a context manager entered around each
     example's check (``optverify check`` uses it for progress and a per-example deadline);
     a :class:`NonConformance` of the example passes through it.
+    ``problem_builder`` replaces the strategy of problems (default: ``Spec.problems``, else
+    :func:`properties.strategies.problems`), e.g. sparse-gradient problems for SGD.
     """
     spec = resolve_spec(against)
     reference_names = accepted_hyperparameters(spec.reference) or set()
@@ -328,7 +334,8 @@ def assert_conforms(
     examples = 0
     # Faithful comparisons hold on the domain where reordered arithmetic can agree: squares
     # of gradients normal and finite. Exact mode (our own classes) takes the whole range.
-    strategy = problems(
+    builder = problem_builder or spec.problems or problems
+    strategy = builder(
         hyper, dtypes=chosen_dtypes, device=device, schedulable=spec.schedulable,
         finite_squares=tolerance == "faithful", param_shapes=spec.param_shapes,
     )  # fmt: skip

@@ -23,6 +23,7 @@ from properties.tolerances import Tol
 __all__ = [
     "INVARIANTS",
     "InvariantViolation",
+    "complex_is_view_as_real",
     "coupled_weight_decay_is_l2_term",
     "deterministic",
     "maximize_is_minimize_of_negated_grad",
@@ -245,6 +246,64 @@ def _assert_same_runs_params(a: Run, b: Run, what: str) -> None:
         ok, mabs, _, why = compare_values(pa, pb, tolerances.faithful)
         if not ok:
             raise InvariantViolation(f"{what}: param {i} differs ({why}, max abs err {mabs:.3g})")
+
+
+def _as_real(t: Tensor | None) -> Tensor | None:
+    if t is None:
+        return None
+    if t.is_sparse:
+        return torch.sparse_coo_tensor(t._indices(), torch.view_as_real(t._values()), (*t.shape, 2))
+    return torch.view_as_real(t).clone()
+
+
+def _real_view(value: Any) -> Any:
+    if isinstance(value, Tensor) and value.is_complex():
+        return torch.view_as_real(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_real_view(v) for v in value)
+    return value
+
+
+def complex_is_view_as_real(cls: type[Optimizer], problem: Problem) -> None:
+    """A run on complex parameters equals, bit for bit, the run on their ``view_as_real``
+    float pairs (gradients viewed alike; a closure problem's objective sees the pairs as
+    complex again): parameters, and every state entry (complex state viewed as real).
+
+    torch's for-loop paths view complex tensors as real pairs before the update (e.g.
+    ``_single_tensor_adam``), so the relation holds exactly there; SGD computes in complex
+    arithmetic (``mul`` by a real scalar is a complex product), where it holds on finite
+    values. Domain: complex problems of an optimiser with ``Spec.supports_complex``.
+    """
+    objective = problem.objective
+    real_objective = None
+    if objective is not None:
+
+        def real_objective(params: Any) -> Tensor:
+            return objective([torch.view_as_complex(p) for p in params])
+
+    as_real = replace(
+        problem,
+        params=tuple(torch.view_as_real(p).clone() for p in problem.params),
+        grads=tuple(tuple(_as_real(g) for g in row) for row in problem.grads),
+        objective=real_objective,
+    )
+    on_complex = run_problem(_factory(cls), problem)
+    on_real = run_problem(_factory(cls), as_real)
+    for i, (pc, pr) in enumerate(zip(on_complex.params, on_real.params, strict=True)):
+        ok, mabs, _, why = compare_values(torch.view_as_real(pc.detach()), pr, _exact)
+        if not ok:
+            raise InvariantViolation(
+                f"complex vs view_as_real: param {i} differs ({why}, {mabs:.3g})"
+            )
+    assert on_complex.optimizer is not None and on_real.optimizer is not None
+    for i, (pc, pr) in enumerate(zip(on_complex.params, on_real.params, strict=True)):
+        sc, sr = on_complex.optimizer.state.get(pc, {}), on_real.optimizer.state.get(pr, {})
+        for key in set(sc) & set(sr):
+            ok, _, _, why = compare_values(_real_view(sc[key]), _real_view(sr[key]), _exact)
+            if not ok:
+                raise InvariantViolation(
+                    f"complex vs view_as_real: param {i} state[{key!r}] differs ({why})"
+                )
 
 
 #: name -> invariant, for the tests' parametrisation

@@ -18,8 +18,11 @@ from torch.optim import Optimizer
 
 import optimizers
 from properties import strategies as s
+from properties.closure import closure_problems
+from properties.harness import Problem
+from properties.sparse import sparse_problems
 
-__all__ = ["MODES", "SPECS", "Spec", "torch_class"]
+__all__ = ["MODES", "SPECS", "ProblemBuilder", "Spec", "torch_class"]
 
 #: torch's implementations of one optimiser, as constructor keyword arguments
 MODES: dict[str, dict[str, Any]] = {
@@ -29,6 +32,9 @@ MODES: dict[str, dict[str, Any]] = {
 }
 
 HyperStrategy = Callable[[], st.SearchStrategy[dict[str, Any]]]
+#: ``builder(hyper, **options)``: a strategy of whole problems, taking the keyword options of
+#: :func:`properties.strategies.problems` (those that do not apply it accepts and ignores)
+ProblemBuilder = Callable[..., st.SearchStrategy[Problem]]
 
 
 @dataclass(frozen=True)
@@ -59,10 +65,40 @@ class Spec:
     tensor_lr_exact: bool = True
     dtypes: tuple[torch.dtype, ...] = (torch.float64, torch.float32, torch.bfloat16, torch.float16)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: the strategy of problems this optimiser takes, where the default dense gradient streams
+    #: of :func:`properties.strategies.problems` do not apply (sparse-only, closure-driven)
+    problems: ProblemBuilder | None = None
+    #: torch refuses dense gradients (SparseAdam): every gradient is a sparse COO tensor
+    sparse_only: bool = False
+    #: torch allows one param group only (LBFGS): the param-groups invariant does not apply
+    single_group: bool = False
+    #: torch rejects parameters that are not matrices (Muon: 2-D only)
+    only_2d: bool = False
 
     @property
     def reference(self) -> type[Optimizer]:
         return torch_class(self.name)
+
+    @property
+    def has_grad_stream(self) -> bool:
+        """Problems are gradient streams (``Problem.grads``), not a closure's objective: the
+        invariants that edit gradients (maximize, None grads, state_dict replay) apply."""
+        return not self.needs_closure
+
+    @property
+    def dense_problems(self) -> bool:
+        """The default :func:`properties.strategies.problems` applies to this optimiser."""
+        return self.problems is None
+
+    def problem_strategy(
+        self, hyper: HyperStrategy | None = None, **options: Any
+    ) -> st.SearchStrategy[Problem]:
+        """This optimiser's problems (its own builder, else the default dense streams), with
+        its parameter shapes and schedulable keys unless ``options`` set them."""
+        options.setdefault("param_shapes", self.param_shapes)
+        options.setdefault("schedulable", self.schedulable)
+        builder = self.problems if self.problems is not None else s.problems
+        return builder(hyper if hyper is not None else self.hyper, **options)
 
 
 def torch_class(name: str) -> type[Optimizer]:
@@ -399,10 +435,82 @@ _SPECS += [
         supports_complex=False,
         schedulable=("lr", "momentum", "weight_decay"),
         param_shapes=s.shapes(min_dims=2, max_dims=2, max_side=5),
+        only_2d=True,
     ),
 ]
 
 
-#: name -> spec, for every optimiser of this package with a dense-gradient, step-only
-#: interface (SparseAdam and LBFGS are covered by their own tests)
+def _positive(max_value: float = 1.0) -> st.SearchStrategy[float]:
+    """A value in (0, max_value]: tiny, typical and the edge."""
+    return st.sampled_from([1e-8, 1e-3, 0.1, max_value]) | st.floats(
+        0.0, max_value, exclude_min=True
+    )
+
+
+def _sparse_adam_hyper() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "lr": _maybe_tensor_lr(_positive()),
+            "betas": st.tuples(s.beta(), s.beta()),
+            "eps": _positive(),
+            "maximize": st.booleans(),
+        }
+    )
+
+
+def _lbfgs_hyper() -> st.SearchStrategy[dict[str, Any]]:
+    """Small ``max_iter`` and ``history_size`` (the memory fills and is trimmed within a few
+    calls); ``max_eval`` from below ``max_iter`` to generous; tolerances from 0 to coarse."""
+    return st.fixed_dictionaries(
+        {
+            "lr": _maybe_tensor_lr(s.learning_rate(1.0)),
+            "max_iter": st.integers(1, 8),
+            "max_eval": st.none() | st.integers(1, 12),
+            "tolerance_grad": st.sampled_from([1e-7, 0.0, 1e-3, 1e-1]),
+            "tolerance_change": st.sampled_from([1e-9, 0.0, 1e-5, 1e-2]),
+            "history_size": st.integers(1, 4),
+            "line_search_fn": st.sampled_from([None, "strong_wolfe"]),
+        }
+    )
+
+
+_SPECS += [
+    Spec(
+        "SparseAdam",
+        optimizers.SparseAdam,
+        _sparse_adam_hyper,
+        invalid={"lr": _WILD, "betas": _WILD_PAIR, "eps": _WILD},
+        flags=("betas", "eps", "maximize", "tensor lr"),
+        modes=("forloop",),
+        supports_complex=False,
+        supports_sparse=True,
+        schedulable=("lr", "betas", "eps"),
+        problems=sparse_problems,
+        sparse_only=True,
+    ),
+    Spec(
+        "LBFGS",
+        optimizers.LBFGS,
+        _lbfgs_hyper,
+        invalid={"lr": _WILD},
+        flags=(
+            "max_iter",
+            "max_eval",
+            "tolerance_grad",
+            "tolerance_change",
+            "history_size",
+            "line_search_fn",
+            "tensor lr",
+        ),
+        modes=("forloop",),
+        needs_closure=True,
+        schedulable=("lr", "max_iter", "tolerance_change"),
+        problems=closure_problems,
+        single_group=True,
+    ),
+]
+
+
+#: name -> spec, for every optimiser of this package (SparseAdam: sparse-gradient problems,
+#: LBFGS: closure problems, through ``Spec.problems``)
 SPECS: dict[str, Spec] = {spec.name: spec for spec in _SPECS}

@@ -182,7 +182,7 @@ def problems(
         schedule[at] = tuple(changes)
     # Now and then a long run: the stream repeats for hundreds of steps (drift that only
     # shows late, such as a step counter kept in low precision).
-    steps = draw(st.sampled_from([None] * 39 + [long_steps])) if long_steps else None
+    steps = draw(st.sampled_from([None] * 19 + [long_steps])) if long_steps else None
     reload_at = draw(st.none() | st.integers(0, n_steps - 1)) if reloadable else None
     return Problem(
         params=params,

@@ -17,3 +17,7 @@ def spec(name: str) -> Spec:
 
 
 NAMES = sorted(SPECS)
+
+#: optimisers whose problems are dense gradient streams (not SparseAdam's sparse gradients
+#: nor LBFGS's closures): the invariants that replay or edit gradients apply to these
+DENSE_NAMES = [n for n in NAMES if spec(n).dense_problems]

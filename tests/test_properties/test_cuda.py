@@ -15,7 +15,7 @@ from properties import tolerances
 from properties.conformance import assert_conforms, factory, mode_kwargs
 from properties.harness import Problem, compare_values, run_problem
 from properties.strategies import problems
-from tests._support import NAMES, seed_for_profile, spec
+from tests._support import DENSE_NAMES, seed_for_profile, spec
 
 pytestmark = [
     pytest.mark.cuda,
@@ -24,7 +24,7 @@ pytestmark = [
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DENSE_NAMES)
 def test_ours_conforms_on_cuda(name: str, dtype: torch.dtype) -> None:
     summary = assert_conforms(
         spec(name).ours, name, device="cuda", dtypes=[dtype], tolerance="exact",
@@ -44,7 +44,7 @@ def _to(problem: Problem, device: str) -> Problem:
     )
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DENSE_NAMES)
 def test_cpu_and_cuda_agree(name: str) -> None:
     """torch's for-loop path on the CPU and on CUDA agree faithfully, and so do ours."""
     s = spec(name)

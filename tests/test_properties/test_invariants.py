@@ -19,7 +19,7 @@ from properties import invariants
 from properties.conformance import accepted_hyperparameters
 from properties.harness import Problem
 from properties.strategies import problems, shapes
-from tests._support import NAMES, spec
+from tests._support import DENSE_NAMES, spec
 
 IMPLS = ["ours", "torch"]
 
@@ -56,7 +56,7 @@ def _constructor_only_shared(name: str, problem: Problem) -> Problem:
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DENSE_NAMES)
 @pytest.mark.parametrize("invariant", ["state_dict", "param_groups", "none_grad", "deterministic"])
 def test_invariant(invariant: str, name: str, impl: str) -> None:
     check = invariants.INVARIANTS[invariant]
@@ -70,7 +70,7 @@ def test_invariant(invariant: str, name: str, impl: str) -> None:
 
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize(
-    "name", [n for n in NAMES if "maximize" in (accepted_hyperparameters(spec(n).ours) or ())]
+    "name", [n for n in DENSE_NAMES if "maximize" in (accepted_hyperparameters(spec(n).ours) or ())]
 )
 def test_maximize_is_minimize_of_negated_grad(name: str, impl: str) -> None:
     @given(problem=_strategy(name))
@@ -81,7 +81,7 @@ def test_maximize_is_minimize_of_negated_grad(name: str, impl: str) -> None:
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("name", [n for n in NAMES if spec(n).tensor_lr_exact])
+@pytest.mark.parametrize("name", [n for n in DENSE_NAMES if spec(n).tensor_lr_exact])
 def test_tensor_lr_is_float_lr(name: str, impl: str) -> None:
     shapes_ = spec(name).param_shapes or shapes(min_dims=1)
 
@@ -93,7 +93,7 @@ def test_tensor_lr_is_float_lr(name: str, impl: str) -> None:
 
 
 @pytest.mark.parametrize("direction", ["ours->torch", "torch->ours"])
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DENSE_NAMES)
 def test_state_dict_interchange(name: str, direction: str) -> None:
     s = spec(name)
     first, then = (s.ours, s.reference) if direction == "ours->torch" else (s.reference, s.ours)

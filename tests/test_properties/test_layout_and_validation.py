@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from properties.conformance import factory
 from properties.harness import Problem, make_param_groups, run_problem
 from properties.strategies import problems
-from tests._support import NAMES, spec
+from tests._support import DENSE_NAMES, spec
 
 
 def _layout(value: Any) -> Any:
@@ -24,7 +24,7 @@ def _layout(value: Any) -> Any:
     return type(value).__name__
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DENSE_NAMES)
 def test_same_state_layout_and_group_keys(name: str) -> None:
     s = spec(name)
 
@@ -46,7 +46,7 @@ def test_same_state_layout_and_group_keys(name: str) -> None:
     same_layout()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DENSE_NAMES)
 def test_same_signature_and_defaults(name: str) -> None:
     s = spec(name)
 
@@ -62,7 +62,7 @@ def test_same_signature_and_defaults(name: str) -> None:
     assert s.ours([p]).defaults.keys() == s.reference([p]).defaults.keys()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DENSE_NAMES)
 def test_constructor_accepts_exactly_what_torch_accepts(name: str) -> None:
     s = spec(name)
     keys = sorted(s.invalid)

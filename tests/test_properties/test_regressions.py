@@ -16,7 +16,7 @@ from properties.conformance import check_problem, factory, mode_kwargs, torch_mo
 from properties.harness import Problem, run_lockstep
 from properties.invariants import INVARIANTS, InvariantViolation
 from properties.strategies import problems
-from tests._support import NAMES, spec
+from tests._support import DENSE_NAMES, spec
 
 
 def _t(value: float, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -78,7 +78,7 @@ def test_torch_modes_agree(case: str) -> None:
     assert found is None, str(found)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DENSE_NAMES)
 def test_long_run_bit_for_bit(name: str) -> None:
     """Hundreds of steps: drift that only shows late (step counters, accumulators)."""
     s = spec(name)
