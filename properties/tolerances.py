@@ -46,8 +46,9 @@ FAITHFUL: dict[torch.dtype, Tol] = {
     torch.float64: Tol(rtol=1e-12, atol=1e-300, same_nonfinite_kind=False),
     # float32 ulp is 1.2e-7; a reordered step drifts by a few ulps and the drift is
     # amplified by division by sqrt(v) (measured: fused SGD-nesterov 1.2e-7, fused
-    # Adagrad 2.4e-7 after 10 steps), so 1e-5 leaves room for long runs.
-    torch.float32: Tol(rtol=1e-5, atol=1e-30, same_nonfinite_kind=False),
+    # Adagrad 2.4e-7 after 10 steps) and accumulates in an EMA with beta near 1 over long
+    # runs (measured: textbook-order Adam's exp_avg 1.7e-5 relative after 140 steps).
+    torch.float32: Tol(rtol=1e-4, atol=1e-30, same_nonfinite_kind=False),
     # bfloat16 has 8 significant bits (ulp 7.8e-3): one rounding flips the last bit.
     torch.bfloat16: Tol(rtol=3e-2, atol=1e-30, same_nonfinite_kind=False),
     # float16 has 11 significant bits (ulp 9.8e-4); subnormals start at 6e-8.
