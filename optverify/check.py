@@ -1115,6 +1115,14 @@ def render_text(o: Outcome, snippet: str | None) -> str:
             f"({', '.join(o.summary.modes)}) on {o.device}",
             f"  examples: {o.examples} (dtypes {', '.join(o.dtypes)}), seed {o.seed}, "
             f"{o.seconds:.1f} s",
+            *(
+                [
+                    f"  edges:    {o.summary.edge_cases} edge values of the hyperparameters "
+                    "(negative, ±0, 1, 2, nan, ±inf), one at a time"
+                ]
+                if o.summary.edge_cases
+                else []
+            ),
             f"  varied:   {', '.join(o.varied) or 'nothing'}",
             f"  pinned:   {pinned}",
         ]
@@ -1205,6 +1213,7 @@ def render_json(o: Outcome, snippet: str | None) -> dict[str, Any]:
         "dtypes": list(o.dtypes),
         "seed": o.seed,
         "examples": o.examples,
+        "edge_cases": o.summary.edge_cases if o.summary else None,
         "seconds": round(o.seconds, 3),
         "varied": o.varied,
         "pinned": _jsonable(o.pins),

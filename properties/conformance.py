@@ -28,6 +28,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from properties import tolerances
+from properties.generation import reproducible_generation
 from properties.harness import Divergence, OptimizerFactory, Problem, run_lockstep
 from properties.specs import MODES, SPECS, ProblemBuilder, Spec
 from properties.strategies import problems
@@ -75,11 +76,14 @@ class Summary:
     modes: tuple[str, ...]
     device: str
     seed: int
+    #: problems of the validation sweep (:func:`edge_problems`), beyond ``examples``
+    edge_cases: int = 0
 
     def __str__(self) -> str:
+        edges = f" + {self.edge_cases} edge values" if self.edge_cases else ""
         return (
             f"{self.target} conforms to torch.optim.{self.against} on {self.device}: "
-            f"{self.examples} examples, modes {', '.join(self.modes)}, "
+            f"{self.examples} examples{edges}, modes {', '.join(self.modes)}, "
             f"varied {', '.join(self.varied) or 'nothing'}, seed {self.seed}"
         )
 
@@ -274,6 +278,38 @@ def _sometimes_invalid(
     return replace(problem, hyper=(first, *problem.hyper[1:]))
 
 
+# Every edge a constructor's range check can get wrong: signs, zero of both signs, the unit
+# boundary of decay rates, and the non-finite values.
+_EDGE_VALUES = (-1.0, -1e-8, -0.0, 0.0, 1.0, 1.5, 2.0, math.nan, math.inf, -math.inf)
+
+
+def edge_problems(spec: Spec, problem: Problem, pinned: frozenset[str]) -> list[Problem]:
+    """``problem`` with one first-group hyperparameter (of those ``spec.invalid`` names, not
+    pinned) at a time set to each of :data:`_EDGE_VALUES`; in a pair, one component at a time.
+
+    Run after the drawn examples, they make the validation check independent of luck: a
+    constructor that accepts, say, a negative learning rate torch rejects is always caught.
+    """
+    first = problem.hyper[0]
+    found: list[Problem] = []
+    for key in sorted(k for k in spec.invalid if k in first and k not in pinned):
+        value = first[key]
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, tuple):
+            candidates: list[Any] = [
+                tuple(edge if j == i else v for j, v in enumerate(value))
+                for i in range(len(value))
+                for edge in _EDGE_VALUES
+            ]
+        else:
+            candidates = list(_EDGE_VALUES)
+        found += [
+            replace(problem, hyper=({**first, key: c}, *problem.hyper[1:])) for c in candidates
+        ]
+    return found
+
+
 def assert_conforms(
     target: type[Optimizer],
     against: str,
@@ -298,8 +334,11 @@ def assert_conforms(
     of this package's own optimisers); other modes are always compared faithfully.
     ``shrink=False`` stops at the first counterexample instead of minimising it.
     ``validation=True`` also gives, in about one example in five, one varied hyperparameter of
-    the first group a value from outside the valid range (``Spec.invalid``), so that a
-    constructor that accepts what torch rejects (or the other way round) fails.
+    the first group a value from outside the valid range (``Spec.invalid``), and after the
+    drawn examples sweeps each such hyperparameter of the first example through fixed edge
+    values (:func:`edge_problems`), so that a constructor that accepts what torch rejects (or
+    the other way round) fails. The seed means the same in every process
+    (:mod:`properties.generation`).
     ``around_example(problem)``, when given, is a context manager entered around each
     example's check (``optverify check`` uses it for progress and a per-example deadline);
     a :class:`NonConformance` of the example passes through it.
@@ -357,6 +396,11 @@ def assert_conforms(
     def conforms(problem: Problem) -> None:
         nonlocal examples
         examples += 1
+        if not first_problem:
+            first_problem.append(problem)
+        check_one(problem)
+
+    def check_one(problem: Problem) -> None:
         with around_example(problem) if around_example is not None else nullcontext():
             found = check_problem(target, spec, problem, modes=modes, tolerance=tolerance)
             if found is not None:
@@ -364,8 +408,15 @@ def assert_conforms(
                 message = describe_failure(target, spec, problem, mode, divergence)
                 raise NonConformance(message, problem, divergence, mode)
 
+    first_problem: list[Problem] = []
+    edge_cases = 0
     try:
-        conforms()
+        with reproducible_generation():
+            conforms()
+        if validation and first_problem:
+            for problem in edge_problems(spec, first_problem[0], frozenset(pins)):
+                edge_cases += 1
+                check_one(problem)
     except NonConformance as failure:
         call = f"assert_conforms({target.__name__}, {spec.name!r}, seed={seed}"
         if max_examples is not None:
@@ -375,5 +426,6 @@ def assert_conforms(
             f"{failure}\n  reproduce: {call}", failure.problem, failure.divergence, failure.mode
         ) from None
     return Summary(
-        target.__name__, spec.name, examples, tuple(sorted(varied)), dict(pins), modes, device, seed
-    )
+        target.__name__, spec.name, examples, tuple(sorted(varied)), dict(pins), modes, device,
+        seed, edge_cases,
+    )  # fmt: skip

@@ -18,6 +18,8 @@ import os
 import torch
 from hypothesis import HealthCheck, settings
 
+from properties.generation import use_reproducible_generation
+
 # One thread: on 2-core machines torch's default of two OpenMP threads stalls ~8 ms per
 # parallel region, which made a Hypothesis suite 7-13x slower.
 torch.set_num_threads(1)
@@ -39,4 +41,6 @@ settings.register_profile(
 settings.register_profile(
     "thorough", max_examples=1000, deadline=None, suppress_health_check=_SLOW_OK
 )
+# The same examples whatever else a pytest-xdist worker imported before (see the module).
+use_reproducible_generation()
 settings.load_profile(os.getenv("HYPOTHESIS_PROFILE", "ci" if os.getenv("CI") else "dev"))
