@@ -3,7 +3,8 @@
 Default (``nox``, what CI runs): ``lint``, ``typecheck``, ``tests``.
 Opt-in: ``thorough`` (the Hypothesis ``thorough`` profile), ``analytic`` (the claims'
 tests), ``report`` (writes the citeable report to ``report/``), ``cuda`` (the CUDA tests;
-they skip cleanly without a GPU).
+they skip cleanly without a GPU), ``bench`` (times every optimiser step, writes the ratio
+table and fails on a regression against the committed baseline).
 
 torch: sessions install ``$OPTVERIFY_TORCH`` first when it is set (CI sets
 ``torch==2.13.0``, the CPU build kept on these machines; never pull a multi-GB CUDA build
@@ -78,6 +79,28 @@ def report(session: nox.Session) -> None:
     """Write the citeable report (Markdown, JSON, figures) to ``report/``."""
     _install(session)
     session.run("optverify", "report", "--out", "report", *session.posargs, env=ONE_THREAD)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Per-step benchmarks (``tests/bench``), timed: pytest-benchmark's JSON and the ratio
+    table go to ``.benchmarks/``; the gate then fails on a ratio (ours ÷ torch's best) worse
+    than the committed baseline's by more than its margin. Narrow a run with
+    ``OPTVERIFY_BENCH_CASES=Adam,SGD`` / ``OPTVERIFY_BENCH_SIZES=1e7``; pytest arguments go
+    after ``--``."""
+    _install(session, "test")
+    os.makedirs(".benchmarks", exist_ok=True)
+    results = os.path.join(".benchmarks", "latest.json")
+    session.run(
+        "pytest", "tests/bench/test_step_speed.py", "-p", "no:xdist",
+        "--benchmark-enable", "--benchmark-only", "--benchmark-min-rounds=5",
+        "--benchmark-max-time=0.5", "--benchmark-warmup=off", "--benchmark-sort=name",
+        f"--benchmark-json={results}", "-q", *session.posargs, env=ONE_THREAD,
+    )  # fmt: skip
+    session.run("python", "-m", "optverify.bench", "table", results,
+                "--out", os.path.join(".benchmarks", "bench.md"),
+                "--png", os.path.join(".benchmarks", "bench_floor.png"))  # fmt: skip
+    session.run("python", "-m", "optverify.bench", "gate", results)
 
 
 @nox.session(default=False)

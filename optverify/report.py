@@ -325,6 +325,12 @@ def run_report(args: argparse.Namespace) -> int:
             md += [f"**Holds if:** {o.condition}", ""]
         for e in o.evidence:
             md += _md_evidence(e, figures)
+    from optverify.bench import render_bench
+
+    speed = render_bench(out_dir)
+    if speed:
+        md += ["## Per-step speed", "", "Ratios against torch and % of the memory-bandwidth "
+               "floor: [bench.md](bench.md).", ""]  # fmt: skip
     (out_dir / "claims.md").write_text("\n".join(md), encoding="utf-8")
     payload = {"stamp": stamp, "claims": [_row(c, o) for c, o in results]}
     (out_dir / "claims.json").write_text(

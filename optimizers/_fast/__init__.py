@@ -1,0 +1,1 @@
+"""Fast paths of the readable optimisers (see :mod:`optimizers.fast`, the public entry)."""

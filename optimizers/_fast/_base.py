@@ -1,0 +1,243 @@
+"""The shell shared by the fast paths: one multi-tensor update per param group.
+
+A fast optimiser subclasses a readable one (so it inherits torch's constructor, defaults,
+validation, per-parameter checks and state layout) and :class:`MultiTensorOptimizer`, which
+replaces the per-parameter loop of :class:`~optimizers._shell.FunctionalOptimizer` by:
+
+1. for every parameter with a gradient, in order: the readable class's checks
+   (``_check_param``) and lazy state creation (the readable ``init``);
+2. parameters the fast path does not cover (:meth:`MultiTensorOptimizer._eligible`: sparse
+   gradients, a gradient of another dtype, shape or device, a missing state key, a flag the
+   subclass leaves to the readable core) take the readable functional ``step``, unchanged;
+3. the rest get one call of the subclass's ``_update(params, grads, states, cfg)``, which
+   updates the parameters and their state tensors **in place**, as torch's foreach and
+   fused kernels do (no out-of-place temporaries of the parameter's size where the
+   algorithm does not need one, hence no page faults on every step).
+
+``_update`` groups tensors by device and dtype (:func:`buckets`) and views complex tensors as
+real pairs (:func:`real`), exactly where the readable cores do. It then runs either
+
+* the **multi-tensor** path: ``torch._foreach_*`` operations over the whole bucket, one C++
+  call per operation for all tensors (several passes over memory, no compilation); or
+* the **compiled** path (``compiled = True``): a per-tensor kernel written with ordinary
+  tensor arithmetic and compiled by :func:`torch.compile` (:class:`CompiledKernel`) into a
+  single loop that reads and writes each element once, for every tensor of at least
+  :attr:`MultiTensorOptimizer.compile_min_numel` elements; smaller tensors take the
+  multi-tensor path (one compiled call costs ~40 µs of Python overhead, about the time of a
+  multi-tensor pass over 2^16 float32 elements).
+
+Both paths compute the per-parameter scalars (bias corrections, decayed learning rates) with
+the readable core's own Python expressions, then hand them to the tensor operations as
+Python numbers (the multi-tensor path) or as one small tensor of the parameter's dtype (the
+compiled path, so that a new value never triggers a recompilation). Only the order of the
+tensor operations differs from the readable core (and, in the compiled kernels, a division
+by a per-step scalar may become a multiplication by its reciprocal, computed in Python
+double: one rounding of difference), which is why the fast paths are held to the *faithful*
+tolerance, not to bit-for-bit equality.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from optimizers._shell import FunctionalOptimizer
+
+__all__ = [
+    "COMPILED_DTYPES",
+    "CompiledKernel",
+    "MultiTensorOptimizer",
+    "buckets",
+    "item",
+    "lerp",
+    "real",
+    "take",
+]
+
+#: dtypes the compiled kernels run in (others take the multi-tensor path): torch's CPU
+#: kernels compute float16/bfloat16 in float32 with Python scalars rounded to float32, which
+#: 0-d scalar tensors of the parameter's dtype would not reproduce.
+COMPILED_DTYPES = (torch.float32, torch.float64)
+
+Bucket = tuple[list[Tensor], list[Tensor], list[dict[str, Any]]]
+
+
+def item(x: Any) -> float:
+    """A Python number from a float or a 0-d tensor (what torch's ``Scalar`` arguments read)."""
+    return float(x.item()) if isinstance(x, Tensor) else float(x)
+
+
+def lerp(start: Tensor, end: Tensor, weight: Tensor, *, low: bool) -> Tensor:
+    """``torch.lerp(start, end, weight)`` with its branch chosen in Python: ATen computes
+    ``start + weight * (end - start)`` where ``|weight| < 0.5`` (``low``) and
+    ``end - (end - start) * (1 - weight)`` elsewhere. Inside a compiled kernel a scalar weight
+    would otherwise be compared for every element and both formulas blended (measured: 25 %
+    slower for Adam's kernel with the data in cache)."""
+    return start + weight * (end - start) if low else end - (end - start) * (1 - weight)
+
+
+def real(tensors: Sequence[Tensor]) -> list[Tensor]:
+    """Complex tensors viewed as real pairs (``torch.view_as_real``); real ones unchanged."""
+    return [torch.view_as_real(t) if t.is_complex() else t for t in tensors]
+
+
+def take(values: Sequence[Any], indices: Sequence[int]) -> list[Any]:
+    """``[values[i] for i in indices]``."""
+    return [values[i] for i in indices]
+
+
+def buckets(
+    params: Sequence[Tensor], grads: Sequence[Tensor], states: Sequence[dict[str, Any]]
+) -> Iterator[Bucket]:
+    """The parameters grouped by (device, dtype), each group in the original order."""
+    by_key: dict[tuple[torch.device, torch.dtype], Bucket] = {}
+    for p, g, s in zip(params, grads, states, strict=True):
+        ps, gs, ss = by_key.setdefault((p.device, p.dtype), ([], [], []))
+        ps.append(p)
+        gs.append(g)
+        ss.append(s)
+    yield from by_key.values()
+
+
+class CompiledKernel:
+    """A per-tensor kernel compiled on first use by ``torch.compile(fullgraph=True,
+    dynamic=True)``: one compilation serves every tensor size.
+
+    ``kernel(tensors, scalars, **flags)`` calls ``fn(*flat_tensors, s, **flags)`` with each
+    tensor viewed as 1-D (``None`` passed through) and the Python scalars packed into one
+    1-D tensor ``s`` of the first tensor's dtype, so a new scalar value never recompiles and
+    one call costs one small tensor, not one per scalar. Python ``bool`` flags select
+    variants; each variant and each dtype is compiled once (beyond
+    ``torch._dynamo.config.recompile_limit`` variants torch runs the kernel eagerly, which
+    gives the same results, slower).
+
+    The kernel writes its results into its inputs with ``copy_``; inductor turns that into
+    stores into the original buffers, fused with the arithmetic into one loop.
+    """
+
+    #: inductor options. ``cpp.enable_floating_point_contract_flag``: ``a * b + c`` may
+    #: become one fused multiply-add, as it does in ATen's vectorised CPU kernels (built by
+    #: GCC, whose default is ``-ffp-contract=fast``; e.g. ``addcdiv``'s
+    #: ``self + value * (t1 / t2)`` is one FMA there). Without it a step differs from the
+    #: readable core's by one rounding almost everywhere, and over hundreds of steps a
+    #: parameter that wanders through zero accumulates a relative difference above the
+    #: faithful tolerance (found by ``test_compiled_matches_readable[Adamax]``).
+    #: ``size_asserts``: dynamo's guards already check the inputs; the asserts cost ~1 µs
+    #: per tensor per call.
+    options: ClassVar[dict[str, Any]] = {
+        "cpp.enable_floating_point_contract_flag": "fast",
+        "size_asserts": False,
+    }
+
+    def __init__(self, fn: Callable[..., None]) -> None:
+        self.fn = fn
+        self._compiled: Callable[..., None] | None = None
+
+    def __call__(
+        self, tensors: Sequence[Tensor | None], scalars: Sequence[float], **flags: bool
+    ) -> None:
+        if self._compiled is None:
+            self._compiled = torch.compile(
+                self.fn, fullgraph=True, dynamic=True, options=self.options
+            )
+        like = tensors[0]
+        assert like is not None
+        s = torch.tensor(scalars, dtype=like.dtype, device=like.device)
+        self._compiled(*(t.view(-1) if t is not None else None for t in tensors), s, **flags)
+
+
+class MultiTensorOptimizer(FunctionalOptimizer):
+    """Mixin over a readable optimiser: one multi-tensor ``_update`` per param group.
+
+    Subclasses list it first (``class Adam(MultiTensorOptimizer, readable.Adam)``), set
+    :attr:`required_state` and implement ``_update``; ``compiled = True`` selects the
+    compiled kernels for large tensors (see the module docstring).
+    """
+
+    #: run the compiled per-tensor kernels (for tensors of at least ``compile_min_numel``)
+    compiled: ClassVar[bool] = False
+    #: smallest tensor the compiled kernels take (smaller ones: the multi-tensor path)
+    compile_min_numel: ClassVar[int] = 2**16
+    #: state keys the fast path reads; a parameter missing one takes the readable core,
+    #: which raises exactly as torch does (e.g. RMSprop's ``KeyError('momentum_buffer')``)
+    required_state: ClassVar[tuple[str, ...]] = ()
+    #: whether the readable ``init`` creates any state (SGD's does not: its momentum buffer
+    #: is made by the first momentum step), so that it is not called on every step
+    creates_state: ClassVar[bool] = True
+
+    def _update(
+        self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], cfg: Any
+    ) -> None:
+        raise NotImplementedError
+
+    def _fast_supports(self, cfg: Any) -> bool:
+        """Whether the fast path covers this group's configuration (default: always)."""
+        return True
+
+    def _eligible(self, p: Tensor, grad: Tensor, state: dict[str, Any], cfg: Any) -> bool:
+        """Whether ``p`` takes the fast path: a dense gradient like ``p`` and every state key
+        the fast path reads."""
+        return (
+            not grad.is_sparse
+            and grad.layout is torch.strided
+            and p.layout is torch.strided
+            and grad.dtype is p.dtype
+            and grad.device == p.device
+            and grad.shape == p.shape
+            and all(state.get(k) is not None for k in self.required_state)
+        )
+
+    def _split(self, tensors: Sequence[Sequence[Tensor | None]]) -> tuple[list[int], list[int]]:
+        """``(compiled, rest)``: the indices ``i`` whose tensors ``tensors[k][i]`` all suit the
+        compiled kernel (large enough, float32/float64, contiguous, so that ``view(-1)`` is
+        the tensor itself), and the others, for the multi-tensor path."""
+        n = len(tensors[0])
+        if not self.compiled:
+            return [], list(range(n))
+        compiled: list[int] = []
+        rest: list[int] = []
+        for i, p in enumerate(tensors[0]):
+            assert p is not None
+            ok = p.numel() >= max(self.compile_min_numel, 2) and p.dtype in COMPILED_DTYPES
+            ok = ok and all(ts[i] is None or ts[i].is_contiguous() for ts in tensors)  # type: ignore[union-attr]
+            (compiled if ok else rest).append(i)
+        return compiled, rest
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Perform one optimisation step; ``closure`` re-evaluates the loss (with grad)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        cls = type(self)
+        state_of = self.state
+        for group in self.param_groups:
+            cfg = cls.config_from_group(group)
+            fast = self._fast_supports(cfg)
+            params: list[Tensor] = []
+            grads: list[Tensor] = []
+            states: list[dict[str, Any]] = []
+            for p in group["params"]:
+                grad = p.grad
+                if grad is None:
+                    continue
+                self._check_param(p, group)
+                state = state_of[p]
+                if not state and cls.creates_state:
+                    self._store_state(p, cls.init_state(p, cfg))
+                if fast and self._eligible(p, grad, state, cfg):
+                    params.append(p)
+                    grads.append(grad)
+                    states.append(state)
+                    continue
+                new_param, new_state = cls.step_param(p, grad, self._load_state(p), cfg)
+                if new_param is not p:
+                    p.copy_(new_param)
+                self._store_state(p, new_state)
+            if params:
+                self._update(params, grads, states, cfg)
+        return loss

@@ -1,0 +1,96 @@
+"""Fast paths of the readable optimisers: a multi-tensor step, and a compiled one.
+
+>>> from optimizers import fast
+>>> opt = fast.Adam(model.parameters(), lr=1e-3)  # doctest: +SKIP
+>>> opt = fast.CompiledAdam(model.parameters(), lr=1e-3)  # doctest: +SKIP
+
+Each class subclasses the readable class of the same name (``fast.Adam`` is an
+``optimizers.Adam``), so it has torch's constructor, defaults, validation and state layout,
+and its ``state_dict`` loads into torch's class and back. Only ``step`` differs: it updates
+all parameters of a param group together, in place (see :mod:`optimizers._fast._base`):
+
+* ``fast.X`` — the **multi-tensor** path: ``torch._foreach_*`` operations, one call per
+  operation for all tensors of a (device, dtype) bucket. No compilation; the default choice
+  for many small tensors.
+* ``fast.CompiledX`` — the **compiled** path: for every float32/float64 tensor of at least
+  ``compile_min_numel`` (2^16) elements, a per-tensor kernel compiled by ``torch.compile``
+  into one loop that reads and writes each element once (near the memory-bandwidth floor);
+  smaller tensors take the multi-tensor path. The first step pays the compilation (tens of
+  seconds per configuration, cached on disk by inductor afterwards).
+
+Each fast module states the readable core it mirrors and the rule line by line. They agree
+with the readable classes and with torch up to the *faithful* tolerance (another operation
+order), checked by ``tests/test_fast_paths.py``. Not here: Adafactor (per-tensor norms read
+back as Python floats every step), Muon (matrix products dominate), SparseAdam (sparse
+gradients) and LBFGS (a closure-driven line search): a multi-tensor path does not pay there.
+"""
+
+from __future__ import annotations
+
+from optimizers._fast.adadelta import Adadelta, CompiledAdadelta
+from optimizers._fast.adagrad import Adagrad, CompiledAdagrad
+from optimizers._fast.adam import Adam, AdamW, CompiledAdam, CompiledAdamW
+from optimizers._fast.adamax import Adamax, CompiledAdamax
+from optimizers._fast.asgd import ASGD, CompiledASGD
+from optimizers._fast.nadam import CompiledNAdam, NAdam
+from optimizers._fast.radam import CompiledRAdam, RAdam
+from optimizers._fast.rmsprop import CompiledRMSprop, RMSprop
+from optimizers._fast.rprop import CompiledRprop, Rprop
+from optimizers._fast.sgd import SGD, CompiledSGD
+
+__all__ = [
+    "ASGD",
+    "COMPILED",
+    "FAST",
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "CompiledASGD",
+    "CompiledAdadelta",
+    "CompiledAdagrad",
+    "CompiledAdam",
+    "CompiledAdamW",
+    "CompiledAdamax",
+    "CompiledNAdam",
+    "CompiledRAdam",
+    "CompiledRMSprop",
+    "CompiledRprop",
+    "CompiledSGD",
+    "NAdam",
+    "RAdam",
+    "RMSprop",
+    "Rprop",
+]
+
+#: torch optimiser name -> multi-tensor class
+FAST = {
+    "SGD": SGD,
+    "Adam": Adam,
+    "AdamW": AdamW,
+    "Adagrad": Adagrad,
+    "Adadelta": Adadelta,
+    "RMSprop": RMSprop,
+    "Adamax": Adamax,
+    "NAdam": NAdam,
+    "RAdam": RAdam,
+    "ASGD": ASGD,
+    "Rprop": Rprop,
+}
+
+#: torch optimiser name -> compiled class
+COMPILED = {
+    "SGD": CompiledSGD,
+    "Adam": CompiledAdam,
+    "AdamW": CompiledAdamW,
+    "Adagrad": CompiledAdagrad,
+    "Adadelta": CompiledAdadelta,
+    "RMSprop": CompiledRMSprop,
+    "Adamax": CompiledAdamax,
+    "NAdam": CompiledNAdam,
+    "RAdam": CompiledRAdam,
+    "ASGD": CompiledASGD,
+    "Rprop": CompiledRprop,
+}

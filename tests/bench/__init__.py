@@ -1,0 +1,1 @@
+"""Per-step benchmarks: ours against torch, as ratios (``nox -s bench``)."""

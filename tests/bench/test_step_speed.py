@@ -1,0 +1,100 @@
+"""Per-step time of ours against torch, float32 on the CPU, one thread.
+
+Each benchmark times ``optimizer.step()`` on fixed gradients after two untimed steps (which
+create the state and, for ``ours-compiled``, compile the kernel: that time is recorded
+separately in ``extra_info["compile_s"]``). Ours and torch's implementations of one case
+and size share a benchmark group, so the ratio column is the figure; the bandwidth
+reference (``a.add_(b, alpha=s)``, 12 bytes per element, or ``torch._foreach_add_`` over
+the 200 tensors) is timed in the same run, and ``python -m optverify.bench`` turns the JSON
+into ratios and percentages of the bandwidth floor (see :mod:`tests.bench.cases`).
+
+``OPTVERIFY_BENCH_SLOWDOWN=RMSprop`` (a comma-separated list of cases) injects a real 2x
+slowdown into our implementations of those cases (each timed step runs the step twice): the
+demonstration that the regression gate of ``nox -s bench`` catches one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch import Tensor
+
+from tests.bench.cases import CASES, SIZES, make_optimizer, shapes_for
+
+
+def _tensors(shapes: list[tuple[int, ...]], seed: int) -> list[Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(s, generator=gen, dtype=torch.float32) for s in shapes]
+
+
+def _numel(shapes: list[tuple[int, ...]]) -> int:
+    return sum(math.prod(s) for s in shapes)
+
+
+def _slowed_down() -> set[str]:
+    return {c.strip() for c in os.getenv("OPTVERIFY_BENCH_SLOWDOWN", "").split(",") if c.strip()}
+
+
+def _inductor_counter(name: str) -> int:
+    from torch._dynamo.utils import counters
+
+    return int(counters["inductor"][name])
+
+
+def test_bandwidth_reference(benchmark: pytest.FixtureRequest, reference_size: str) -> None:
+    """The reference: one in-place pass reading two tensors and writing one (12 B/element)."""
+    shapes = SIZES[reference_size]
+    a, b = _tensors(shapes, 0), _tensors(shapes, 1)
+    run: Callable[[], object]
+    if len(a) == 1:
+        run = lambda: a[0].add_(b[0], alpha=1e-3)  # noqa: E731
+    else:
+        run = lambda: torch._foreach_add_(a, b, alpha=1e-3)  # noqa: E731
+    run()  # touch every page once
+    benchmark.group = f"reference-{reference_size}"  # type: ignore[attr-defined]
+    benchmark.extra_info.update(  # type: ignore[attr-defined]
+        case="reference", size=reference_size, impl="reference", numel=_numel(shapes),
+        bytes_per_element=12,
+    )  # fmt: skip
+    benchmark(run)  # type: ignore[operator]
+
+
+def test_step(benchmark: pytest.FixtureRequest, step_case: tuple[str, str, str]) -> None:
+    name, size, impl = step_case
+    case = CASES[name]
+    shapes = shapes_for(case, size)
+    params, grads = _tensors(shapes, 0), _tensors(shapes, 1)
+    opt = make_optimizer(case, impl, params)
+    for p, g in zip(params, grads, strict=True):
+        p.grad = g
+    misses = _inductor_counter("fxgraph_cache_miss")
+    start = time.perf_counter()
+    opt.step()  # creates the state (and compiles)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    opt.step()
+    second = time.perf_counter() - start
+    benchmark.group = f"{name}-{size}"  # type: ignore[attr-defined]
+    benchmark.extra_info.update(  # type: ignore[attr-defined]
+        case=name, size=size, impl=impl, torch_name=case.torch_name, numel=_numel(shapes),
+        bytes_per_element=case.bytes_per_element,
+    )  # fmt: skip
+    if impl == "ours-compiled":
+        benchmark.extra_info.update(  # type: ignore[attr-defined]
+            compile_s=max(first - second, 0.0),
+            compiled_fresh=_inductor_counter("fxgraph_cache_miss") > misses,
+        )
+    step: Callable[[], object] = opt.step
+    if impl.startswith("ours") and name in _slowed_down():
+
+        def step() -> None:  # the injected 2x slowdown
+            opt.step()
+            opt.step()
+
+    benchmark(step)  # type: ignore[operator]
+    assert all(bool(torch.isfinite(p).all()) for p in params)

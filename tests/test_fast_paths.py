@@ -1,0 +1,255 @@
+"""The fast paths (``optimizers.fast``) against the readable cores and against torch.
+
+Both comparisons use the *faithful* tolerance: a fast path computes the same rule in another
+operation order (batched ``torch._foreach_*`` calls, or one fused compiled loop), so it is
+not bit-for-bit equal to the readable core, but it must not be distinguishable from it by
+the properties (a misplaced ε or an off-by-one bias correction would be).
+
+* The multi-tensor classes (``fast.X``) run in the default suite, on a quarter of the
+  profile's example budget per property (they are also checked, in full, through the
+  readable classes they mirror).
+* The compiled classes (``fast.CompiledX``) compile a kernel per configuration (seconds
+  each). The default suite compiles one configuration per optimiser (torch's defaults,
+  float32, a few steps, against the readable class and torch); the properties over drawn
+  configurations are marked ``slow`` and run only when asked for: ``-m slow``,
+  ``HYPOTHESIS_PROFILE=thorough`` (``nox -s thorough``) or ``OPTVERIFY_SLOW=1``. They run
+  with ``compile_min_numel = 0``, so that small tensors take the compiled kernel.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import optimizers
+from optimizers import fast
+from optimizers._fast._base import MultiTensorOptimizer
+from properties import tolerances
+from properties.conformance import assert_conforms, factory
+from properties.harness import Problem, run_lockstep
+from properties.strategies import problems
+from tests._support import seed_for_profile, spec
+
+NAMES = sorted(fast.FAST)
+
+
+def _budget() -> int:
+    return max(10, settings().max_examples // 4)
+
+
+def _all_small(cls: type[MultiTensorOptimizer]) -> type[MultiTensorOptimizer]:
+    """``cls`` with every tensor on its compiled kernel (the drawn tensors are tiny)."""
+    return type(cls.__name__, (cls,), {"compile_min_numel": 0})
+
+
+@pytest.fixture
+def slow_opt_in(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Skip unless the compiled tests were asked for; lift dynamo's recompile limit (each
+    drawn dtype and flag combination is one more variant of the same kernel)."""
+    asked = (
+        "slow" in (request.config.getoption("markexpr") or "")
+        or os.getenv("HYPOTHESIS_PROFILE") == "thorough"
+        or os.getenv("OPTVERIFY_SLOW") == "1"
+    )
+    if not asked:
+        pytest.skip("compiled fast paths: run with -m slow (or OPTVERIFY_SLOW=1)")
+    with torch._dynamo.config.patch(recompile_limit=256, accumulated_recompile_limit=4096):
+        yield
+
+
+def _matches_readable(name: str, target: type, max_examples: int) -> None:
+    """Hypothesis property: ``target`` and our readable class agree faithfully on drawn
+    problems (float64 and float32, squares of gradients normal, as in assert_conforms)."""
+    sp = spec(name)
+    strategy = problems(
+        sp.hyper, schedulable=sp.schedulable, finite_squares=True, param_shapes=sp.param_shapes
+    )
+
+    @settings(max_examples=max_examples, database=None, deadline=None)
+    @given(problem=strategy)
+    def agrees(problem: Problem) -> None:
+        found = run_lockstep(factory(target), factory(sp.ours), problem, tolerances.faithful)
+        assert found is None, f"{target.__name__} departs from optimizers.{name}: {found}"
+
+    agrees()
+
+
+# --------------------------------------------------------------------------------------------
+# multi-tensor path: the default suite
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_multi_tensor_conforms_to_torch(name: str) -> None:
+    summary = assert_conforms(
+        fast.FAST[name], name, tolerance="faithful", max_examples=_budget(),
+        seed=seed_for_profile(),
+    )  # fmt: skip
+    assert summary.examples > 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_multi_tensor_matches_readable(name: str) -> None:
+    _matches_readable(name, fast.FAST[name], _budget())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fast_classes_keep_the_readable_interface(name: str) -> None:
+    """Same constructor signature and a subclass of the readable class (so the state
+    layout, validation and ``state_dict`` interchange are the readable class's)."""
+    readable = spec(name).ours
+    for cls in (fast.FAST[name], fast.COMPILED[name]):
+        assert issubclass(cls, readable)
+        assert inspect.signature(cls) == inspect.signature(readable)
+
+
+def _mixed_group() -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    shapes_dtypes = [
+        ((3, 4), torch.float32),
+        ((5,), torch.float64),
+        ((2, 2), torch.complex64),
+        ((), torch.float32),
+        ((7,), torch.float64),
+    ]
+    return [torch.randn(s, generator=gen, dtype=d) for s, d in shapes_dtypes]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_mixed_dtypes_in_one_group_match_readable(name: str) -> None:
+    """One param group mixing float32, float64, complex and 0-d tensors, one of them without
+    a gradient on some steps: the buckets by (device, dtype) change nothing."""
+    params = _mixed_group()
+    gen = torch.Generator().manual_seed(1)
+    grads = [
+        tuple(
+            None if (k == 1 and i == 2) else torch.randn(p.shape, generator=gen, dtype=p.dtype)
+            for i, p in enumerate(params)
+        )
+        for k in range(4)
+    ]
+    hyper: dict[str, Any] = {"lr": 0.1}
+    if name == "SGD":
+        hyper |= {"momentum": 0.9, "weight_decay": 0.1}
+    problem = Problem(
+        params=tuple(params), groups=(tuple(range(len(params))),), hyper=(hyper,),
+        grads=tuple(grads),
+    )  # fmt: skip
+    found = run_lockstep(
+        factory(fast.FAST[name]), factory(spec(name).ours), problem, tolerances.faithful
+    )
+    assert found is None, str(found)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adagrad"])
+def test_sparse_gradients_take_the_readable_core(name: str) -> None:
+    """A sparse gradient beside dense ones: the sparse parameter takes the readable core."""
+    dense, sparse_param = torch.randn(4, 3), torch.randn(5, 3)
+    idx = torch.tensor([[0, 3, 3]])
+    sparse_grad = torch.sparse_coo_tensor(idx, torch.randn(3, 3), (5, 3), check_invariants=True)
+    runs = []
+    for cls in (fast.FAST[name], spec(name).ours):
+        ps = [dense.clone(), sparse_param.clone()]
+        opt = cls(ps, lr=0.1)
+        for _ in range(3):
+            ps[0].grad, ps[1].grad = torch.ones(4, 3), sparse_grad.clone()
+            opt.step()
+        runs.append(ps)
+    tol = tolerances.faithful(torch.float32)
+    for a, b in zip(*runs, strict=True):
+        torch.testing.assert_close(a, b, rtol=tol.rtol, atol=tol.atol)
+
+
+def test_state_dict_round_trip_with_torch() -> None:
+    """fast.Adam's state loads into torch.optim.Adam and the two continue together."""
+    p_fast = torch.randn(6, requires_grad=True)
+    p_torch = p_fast.detach().clone().requires_grad_(True)
+    opt = fast.Adam([p_fast], lr=0.01, amsgrad=True)
+    for k in range(3):
+        p_fast.grad = torch.full((6,), float(k + 1))
+        opt.step()
+    with torch.no_grad():
+        p_torch.copy_(p_fast)
+    ref = torch.optim.Adam([p_torch], lr=0.01, amsgrad=True, foreach=False)
+    # deepcopy: torch's load_state_dict keeps matching tensors by reference (STYLE rule 15),
+    # and both optimisers update their state in place
+    ref.load_state_dict(copy.deepcopy(opt.state_dict()))
+    for k in range(3):
+        p_fast.grad = torch.full((6,), float(-k))
+        p_torch.grad = p_fast.grad.clone()
+        opt.step()
+        ref.step()
+    tol = tolerances.faithful(torch.float32)
+    torch.testing.assert_close(p_fast, p_torch, rtol=tol.rtol, atol=tol.atol)
+
+
+# --------------------------------------------------------------------------------------------
+# compiled path: slow, opt-in
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_compiled_default_configuration(name: str) -> None:
+    """One compilation per optimiser in the default suite: torch's defaults (SGD with
+    momentum, so that its buffer is exercised), float32, five steps of fixed gradients,
+    two tensors; the compiled class agrees with the readable class and with torch."""
+    hyper: dict[str, Any] = {"lr": 0.01} | ({"momentum": 0.9} if name == "SGD" else {})
+    gen = torch.Generator().manual_seed(2)
+    params = (torch.randn(7, 3, generator=gen) + 3, torch.randn(5, generator=gen) - 3)
+    grads = tuple(tuple(torch.randn(p.shape, generator=gen) for p in params) for _ in range(5))
+    problem = Problem(params=params, groups=((0, 1),), hyper=(hyper,), grads=grads)
+    compiled = factory(_all_small(fast.COMPILED[name]))
+    for reference in (factory(spec(name).ours), factory(spec(name).reference, foreach=False)):
+        found = run_lockstep(compiled, reference, problem, tolerances.faithful)
+        assert found is None, f"Compiled{name}: {found}"
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("slow_opt_in")
+@pytest.mark.parametrize("name", NAMES)
+def test_compiled_conforms_to_torch(name: str) -> None:
+    summary = assert_conforms(
+        _all_small(fast.COMPILED[name]), name, tolerance="faithful", max_examples=_budget(),
+        seed=seed_for_profile(),
+    )  # fmt: skip
+    assert summary.examples > 0
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("slow_opt_in")
+@pytest.mark.parametrize("name", NAMES)
+def test_compiled_matches_readable(name: str) -> None:
+    _matches_readable(name, _all_small(fast.COMPILED[name]), _budget())
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("slow_opt_in")
+@given(n=st.sampled_from([2**16, 2**16 + 3]))
+@settings(max_examples=2, deadline=None, database=None)
+def test_compiled_kernel_runs_on_large_tensors(n: int) -> None:
+    """With the default threshold a large tensor goes through the compiled kernel (which is
+    then built), a small one beside it through the multi-tensor path; both agree."""
+    from optimizers._fast import adam as fast_adam
+
+    # values far from 0: a step that nearly cancels a parameter would turn the one-ulp
+    # differences of another operation order into large relative ones
+    big, small = torch.randn(n) + 10, torch.randn(10) + 10
+    runs = []
+    for cls in (fast.CompiledAdam, optimizers.Adam):
+        ps = [big.clone(), small.clone()]
+        opt = cls(ps, lr=0.01)
+        for k in range(3):
+            for p in ps:
+                p.grad = torch.full_like(p, float(k) - 0.5)
+            opt.step()
+        runs.append(ps)
+    assert fast_adam._COMPILED._compiled is not None
+    tol = tolerances.faithful(torch.float32)
+    for a, b in zip(*runs, strict=True):
+        torch.testing.assert_close(a, b, rtol=tol.rtol, atol=tol.atol)
