@@ -36,6 +36,7 @@ __all__ = [
     "scalar_dtype",
     "step_counter",
     "to_scalar",
+    "write_back",
 ]
 
 # torch 2.13 torch/utils/_foreach_utils.py:13-24 and torch/optim/optimizer.py:218-225.
@@ -66,6 +67,28 @@ def to_scalar(x: Any) -> Any:
     if isinstance(x, Tensor) and x.dim() != 0:
         return x.squeeze()
     return x
+
+
+def write_back(param: Tensor, new_param: Tensor) -> None:
+    """``param.copy_(new_param)`` under the casting rule of torch's in-place updates.
+
+    torch updates a parameter in place (``param.addcdiv_(...)``), which refuses to store a
+    result of a wider kind (a float update into an integer parameter) with a
+    ``RuntimeError``; ``copy_`` alone would cast silently.
+    """
+    if new_param is param:
+        return
+    if not torch.can_cast(new_param.dtype, param.dtype):
+        raise RuntimeError(
+            f"result type {_scalar_type_name(new_param.dtype)} can't be cast to the desired "
+            f"output type {_scalar_type_name(param.dtype)}"
+        )
+    param.copy_(new_param)
+
+
+def _scalar_type_name(dtype: torch.dtype) -> str:
+    """torch's name of a dtype in its messages: ``Float``, ``Long``, ``ComplexFloat``."""
+    return torch.empty(0, dtype=dtype).type().removeprefix("torch.").removesuffix("Tensor")
 
 
 def check_fused_flags(fused: bool | None, foreach: bool | None, differentiable: bool) -> None:
@@ -141,7 +164,6 @@ class FunctionalOptimizer(Optimizer):
                 if not self.state[p]:
                     self._store_state(p, type(self).init_state(p, cfg))
                 new_param, new_state = type(self).step_param(p, p.grad, self._load_state(p), cfg)
-                if new_param is not p:
-                    p.copy_(new_param)
+                write_back(p, new_param)
                 self._store_state(p, new_state)
         return loss

@@ -48,7 +48,7 @@ import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from optimizers._shell import FunctionalOptimizer, to_scalar
+from optimizers._shell import FunctionalOptimizer, to_scalar, write_back
 
 __all__ = ["SparseAdam", "SparseAdamConfig", "SparseAdamState", "init", "step"]
 
@@ -193,7 +193,6 @@ class SparseAdam(FunctionalOptimizer):
             for p in scanned:
                 assert p.grad is not None
                 new_param, new_state = step(p, p.grad, self._load_state(p), cfg)
-                if new_param is not p:
-                    p.copy_(new_param)
+                write_back(p, new_param)
                 self._store_state(p, new_state)
         return loss

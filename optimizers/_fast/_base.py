@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from optimizers._shell import FunctionalOptimizer
+from optimizers._shell import FunctionalOptimizer, write_back
 
 __all__ = [
     "COMPILED_DTYPES",
@@ -235,8 +235,7 @@ class MultiTensorOptimizer(FunctionalOptimizer):
                     states.append(state)
                     continue
                 new_param, new_state = cls.step_param(p, grad, self._load_state(p), cfg)
-                if new_param is not p:
-                    p.copy_(new_param)
+                write_back(p, new_param)
                 self._store_state(p, new_state)
             if params:
                 self._update(params, grads, states, cfg)
