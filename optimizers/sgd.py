@@ -76,7 +76,10 @@ def step(param: Tensor, grad: Tensor, state: SGDState, cfg: SGDConfig) -> tuple[
         if buf is None:
             buf = g.detach().clone()  # b_1 = g_1
         else:
-            buf = buf.mul(cfg.momentum).add(g, alpha=1 - cfg.dampening)  # b_t
+            # b_t, in place on a copy as torch does: for a sparse buffer the in-place ops
+            # leave it uncoalesced, and theta's update rounds differently from a coalesced
+            # one (found by Hypothesis)
+            buf = buf.clone().mul_(cfg.momentum).add_(g, alpha=1 - cfg.dampening)
         g = g.add(buf, alpha=cfg.momentum) if cfg.nesterov else buf
     new_param = param.add(g, alpha=-cfg.lr)  # type: ignore[arg-type]  # theta_t
     return new_param, SGDState(buf)

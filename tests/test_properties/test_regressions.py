@@ -49,6 +49,34 @@ def test_zero_dim_param_with_tensor_lr_and_decoupled_decay(name: str) -> None:
     assert check_problem(s.ours, s, problem, modes=["forloop"], tolerance="exact") is None
 
 
+def _sparse(indices: list[int], values: list[float], size: int) -> torch.Tensor:
+    return torch.sparse_coo_tensor(
+        torch.tensor([indices], dtype=torch.long).reshape(1, -1),
+        torch.tensor(values, dtype=torch.float64),
+        (size,),
+    )
+
+
+# Found by test_sparse_gradients_bit_for_bit[SGD-float64]: torch updates a sparse momentum
+# buffer in place (``buf.mul_(m).add_(g)``), which leaves it uncoalesced; the parameter's
+# update from an uncoalesced buffer rounds differently from a coalesced one (1 ulp at step 3).
+SPARSE_MOMENTUM = Problem(
+    params=(torch.tensor([1.5409961082440433, -0.2934289057609464], dtype=torch.float64),),
+    groups=((0,),),
+    hyper=({"lr": 0.75, "momentum": 0.875},),
+    grads=(
+        (_sparse([], [], 2),),
+        (_sparse([0, 1], [1.247567202483097, -2.1787893820745574], 2),),
+        (_sparse([], [], 2),),
+    ),
+)
+
+
+def test_sparse_momentum_buffer_is_updated_in_place_as_torch_does() -> None:
+    s = spec("SGD")
+    assert check_problem(s.ours, s, SPARSE_MOMENTUM, modes=["forloop"], tolerance="exact") is None
+
+
 # torch 2.13's own implementations disagree here (found by the conformance property, whose
 # mode comparison skips such inputs so that no target is blamed for them).
 TORCH_MODE_DISAGREEMENTS = {
