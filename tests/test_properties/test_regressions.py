@@ -54,7 +54,7 @@ def _sparse(indices: list[int], values: list[float], size: int) -> torch.Tensor:
         torch.tensor([indices], dtype=torch.long).reshape(1, -1),
         torch.tensor(values, dtype=torch.float64),
         (size,),
-    )
+    ).coalesce()
 
 
 # Found by test_sparse_gradients_bit_for_bit[SGD-float64]: torch updates a sparse momentum
