@@ -82,9 +82,18 @@ def test_injected_2x_slowdown_fails_the_gate(tmp_path: Path, capsys: pytest.Capt
     slow = _results(tmp_path, "slow.json", slow={"RMSprop": 2.0})
     assert bench.main(["gate", str(slow), "--baseline", str(baseline)]) == 1
     out = capsys.readouterr().out
-    assert "REGRESSION RMSprop/1e7/ours-compiled" in out
-    assert "REGRESSION RMSprop/1e7/ours-multi" in out
+    assert "REGRESSION RMSprop/ours-compiled" in out
+    assert "REGRESSION RMSprop/ours-multi" in out
     assert "Adam/" not in out.replace("ratios checked", "")
+
+
+def test_gated_ratio_is_the_geometric_mean_over_sizes() -> None:
+    rows = [
+        bench.Row("Adam", size, {}, None, "torch-fused", "ours-compiled",
+                  ratio={"ours-compiled": value})
+        for size, value in (("1e4", 2.0), ("1e6", 0.5), ("1e7", 1.0))
+    ]  # fmt: skip
+    assert bench.gated_ratios(rows) == {"Adam/ours-compiled": pytest.approx(1.0)}
 
 
 def test_gate_function_directly() -> None:
