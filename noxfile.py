@@ -55,7 +55,7 @@ def tests(session: nox.Session) -> None:
     """The whole suite under the ``ci`` profile when CI is set (``dev`` otherwise);
     pass pytest arguments after ``--``, e.g. ``nox -s tests -- -k Adam``."""
     _install(session, "test")
-    session.run("pytest", "-n", "auto", *session.posargs, env=ONE_THREAD)
+    session.run("pytest", "-n", "auto", "--durations=15", *session.posargs, env=ONE_THREAD)
 
 
 @nox.session(default=False)
