@@ -234,8 +234,13 @@ class Adafactor(FunctionalOptimizer):
             if cfg.eps1 is None and scanned:  # epsilon_1 of the group's first param with a grad
                 cfg = replace(cfg, eps1=torch.finfo(scanned[0].dtype).eps)
             for p in scanned:
-                assert p.grad is not None
-                new_param, new_state = step(p, p.grad, self._load_state(p), cfg)
-                p.copy_(new_param)
-                self._store_state(p, new_state)
+                self._update_param(p, cfg)
         return loss
+
+    def _update_param(self, p: Tensor, cfg: AdafactorConfig) -> None:
+        """One parameter's update with the group's resolved ``cfg`` (the fast paths of
+        :mod:`optimizers.fast` override it)."""
+        assert p.grad is not None
+        new_param, new_state = step(p, p.grad, self._load_state(p), cfg)
+        p.copy_(new_param)
+        self._store_state(p, new_state)

@@ -20,14 +20,17 @@ all parameters of a param group together, in place (see :mod:`optimizers._fast._
 
 Each fast module states the readable core it mirrors and the rule line by line. They agree
 with the readable classes and with torch up to the *faithful* tolerance (another operation
-order), checked by ``tests/test_fast_paths.py``. Not here: Adafactor (per-tensor norms read
-back as Python floats every step), Muon (matrix products dominate), SparseAdam (sparse
-gradients) and LBFGS (a closure-driven line search): a multi-tensor path does not pay there.
+order), checked by ``tests/test_fast_paths.py``. Adafactor's fast classes update vectors
+(whole second moment) in place or compiled, one parameter at a time (two norms are read
+back as Python numbers every step); its matrices (row and column factors) take the readable
+core. Not here: Muon (matrix products dominate), SparseAdam (sparse gradients) and LBFGS (a
+closure-driven line search): a fast path does not pay there.
 """
 
 from __future__ import annotations
 
 from optimizers._fast.adadelta import Adadelta, CompiledAdadelta
+from optimizers._fast.adafactor import Adafactor, CompiledAdafactor
 from optimizers._fast.adagrad import Adagrad, CompiledAdagrad
 from optimizers._fast.adam import Adam, AdamW, CompiledAdam, CompiledAdamW
 from optimizers._fast.adamax import Adamax, CompiledAdamax
@@ -44,12 +47,14 @@ __all__ = [
     "FAST",
     "SGD",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",
     "Adamax",
     "CompiledASGD",
     "CompiledAdadelta",
+    "CompiledAdafactor",
     "CompiledAdagrad",
     "CompiledAdam",
     "CompiledAdamW",
@@ -78,6 +83,7 @@ FAST = {
     "RAdam": RAdam,
     "ASGD": ASGD,
     "Rprop": Rprop,
+    "Adafactor": Adafactor,
 }
 
 #: torch optimiser name -> compiled class
@@ -93,4 +99,5 @@ COMPILED = {
     "RAdam": CompiledRAdam,
     "ASGD": CompiledASGD,
     "Rprop": CompiledRprop,
+    "Adafactor": CompiledAdafactor,
 }

@@ -253,3 +253,13 @@ def test_compiled_kernel_runs_on_large_tensors(n: int) -> None:
     tol = tolerances.faithful(torch.float32)
     for a, b in zip(*runs, strict=True):
         torch.testing.assert_close(a, b, rtol=tol.rtol, atol=tol.atol)
+
+
+def test_adafactor_in_place_path_is_bit_for_bit() -> None:
+    """fast.Adafactor runs the readable core's operations in the same order, in place (a
+    scratch buffer instead of fresh temporaries): bit for bit equal to torch's for-loop."""
+    summary = assert_conforms(
+        fast.Adafactor, "Adafactor", tolerance="exact", max_examples=_budget(),
+        seed=seed_for_profile(),
+    )  # fmt: skip
+    assert summary.examples > 0
