@@ -80,7 +80,7 @@ class AdafactorRowColSwapped(optimizers.Adafactor):
     of columns (the two sizes swapped): R and C are off by n/m and m/n."""
 
     step_param = _adafactor_step
-    step = _rebuilt(optimizers.Adafactor.step, [], step=_adafactor_step)  # type: ignore[assignment]
+    _update_param = _rebuilt(optimizers.Adafactor._update_param, [], step=_adafactor_step)
 
 
 class LBFGSDropsNewestPair(optimizers.LBFGS):
