@@ -171,6 +171,14 @@ class MultiTensorOptimizer(FunctionalOptimizer):
     def _update(
         self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], cfg: Any
     ) -> None:
+        """The group's fast parameters, one (device, dtype) bucket at a time."""
+        for ps, gs, sts in buckets(params, grads, states):
+            self._update_bucket(ps, gs, sts, cfg)
+
+    def _update_bucket(
+        self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], cfg: Any
+    ) -> None:
+        """Update one bucket's parameters and state tensors in place (the subclass's rule)."""
         raise NotImplementedError
 
     def _fast_supports(self, cfg: Any) -> bool:

@@ -31,7 +31,6 @@ from optimizers import adadelta
 from optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
-    buckets,
     item,
     real,
     take,
@@ -69,16 +68,6 @@ class Adadelta(MultiTensorOptimizer, adadelta.Adadelta):
     constructor, state and results up to the faithful tolerance)."""
 
     required_state = ("step", "square_avg", "acc_delta")
-
-    def _update(
-        self,
-        params: list[Tensor],
-        grads: list[Tensor],
-        states: list[dict[str, Any]],
-        cfg: adadelta.AdadeltaConfig,
-    ) -> None:
-        for ps, gs, sts in buckets(params, grads, states):
-            self._update_bucket(ps, gs, sts, cfg)
 
     def _update_bucket(
         self,

@@ -31,7 +31,6 @@ from optimizers import adagrad
 from optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
-    buckets,
     item,
     real,
     take,
@@ -64,16 +63,6 @@ class Adagrad(MultiTensorOptimizer, adagrad.Adagrad):
     constructor, state and results up to the faithful tolerance)."""
 
     required_state = ("step", "sum")
-
-    def _update(
-        self,
-        params: list[Tensor],
-        grads: list[Tensor],
-        states: list[dict[str, Any]],
-        cfg: adagrad.AdagradConfig,
-    ) -> None:
-        for ps, gs, sts in buckets(params, grads, states):
-            self._update_bucket(ps, gs, sts, cfg)
 
     def _update_bucket(
         self,

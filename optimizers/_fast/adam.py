@@ -39,7 +39,6 @@ from optimizers import adam
 from optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
-    buckets,
     item,
     lerp,
     real,
@@ -99,15 +98,14 @@ class Adam(MultiTensorOptimizer, adam.Adam):
         has_max = state.get("max_exp_avg_sq") is not None
         return has_max == cfg.amsgrad and super()._eligible(p, grad, state, cfg)
 
-    def _update(
+    def _update_bucket(
         self,
         params: list[Tensor],
         grads: list[Tensor],
         states: list[dict[str, Any]],
         cfg: adam.AdamConfig,
     ) -> None:
-        for ps, gs, sts in buckets(params, grads, states):
-            _update_bucket(self, ps, gs, sts, cfg)
+        _update_bucket(self, params, grads, states, cfg)
 
 
 def _update_bucket(

@@ -30,7 +30,6 @@ from optimizers import adamax
 from optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
-    buckets,
     item,
     lerp,
     real,
@@ -78,16 +77,6 @@ class Adamax(MultiTensorOptimizer, adamax.Adamax):
 
     def _fast_supports(self, cfg: Any) -> bool:
         return not (cfg.capturable or cfg.differentiable)
-
-    def _update(
-        self,
-        params: list[Tensor],
-        grads: list[Tensor],
-        states: list[dict[str, Any]],
-        cfg: adamax.AdamaxConfig,
-    ) -> None:
-        for ps, gs, sts in buckets(params, grads, states):
-            self._update_bucket(ps, gs, sts, cfg)
 
     def _update_bucket(
         self,

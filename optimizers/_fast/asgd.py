@@ -35,7 +35,6 @@ from optimizers import asgd
 from optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
-    buckets,
     item,
     real,
     take,
@@ -80,16 +79,6 @@ class ASGD(MultiTensorOptimizer, asgd.ASGD):
     state and results up to the faithful tolerance)."""
 
     required_state = ("step", "eta", "mu", "ax")
-
-    def _update(
-        self,
-        params: list[Tensor],
-        grads: list[Tensor],
-        states: list[dict[str, Any]],
-        cfg: asgd.ASGDConfig,
-    ) -> None:
-        for ps, gs, sts in buckets(params, grads, states):
-            self._update_bucket(ps, gs, sts, cfg)
 
     def _update_bucket(
         self,

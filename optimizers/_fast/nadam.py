@@ -38,7 +38,6 @@ from optimizers import nadam
 from optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
-    buckets,
     item,
     lerp,
     real,
@@ -91,16 +90,6 @@ class NAdam(MultiTensorOptimizer, nadam.NAdam):
 
     def _fast_supports(self, cfg: Any) -> bool:
         return not cfg.differentiable
-
-    def _update(
-        self,
-        params: list[Tensor],
-        grads: list[Tensor],
-        states: list[dict[str, Any]],
-        cfg: nadam.NAdamConfig,
-    ) -> None:
-        for ps, gs, sts in buckets(params, grads, states):
-            self._update_bucket(ps, gs, sts, cfg)
 
     def _update_bucket(
         self,

@@ -38,7 +38,6 @@ from optimizers import radam
 from optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
-    buckets,
     item,
     lerp,
     real,
@@ -92,16 +91,6 @@ class RAdam(MultiTensorOptimizer, radam.RAdam):
     state and results up to the faithful tolerance)."""
 
     required_state = ("step", "exp_avg", "exp_avg_sq")
-
-    def _update(
-        self,
-        params: list[Tensor],
-        grads: list[Tensor],
-        states: list[dict[str, Any]],
-        cfg: radam.RAdamConfig,
-    ) -> None:
-        for ps, gs, sts in buckets(params, grads, states):
-            self._update_bucket(ps, gs, sts, cfg)
 
     def _update_bucket(
         self,

@@ -43,7 +43,6 @@ from optimizers import rmsprop
 from optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
-    buckets,
     item,
     real,
     take,
@@ -97,16 +96,6 @@ class RMSprop(MultiTensorOptimizer, rmsprop.RMSprop):
         if cfg.centered and state.get("grad_avg") is None:
             return False
         return super()._eligible(p, grad, state, cfg)
-
-    def _update(
-        self,
-        params: list[Tensor],
-        grads: list[Tensor],
-        states: list[dict[str, Any]],
-        cfg: rmsprop.RMSpropConfig,
-    ) -> None:
-        for ps, gs, sts in buckets(params, grads, states):
-            self._update_bucket(ps, gs, sts, cfg)
 
     def _update_bucket(
         self,

@@ -35,7 +35,6 @@ from optimizers import rprop
 from optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
-    buckets,
     real,
     take,
 )
@@ -72,16 +71,6 @@ class Rprop(MultiTensorOptimizer, rprop.Rprop):
     state and results up to the faithful tolerance)."""
 
     required_state = ("step", "prev", "step_size")
-
-    def _update(
-        self,
-        params: list[Tensor],
-        grads: list[Tensor],
-        states: list[dict[str, Any]],
-        cfg: rprop.RpropConfig,
-    ) -> None:
-        for ps, gs, sts in buckets(params, grads, states):
-            self._update_bucket(ps, gs, sts, cfg)
 
     def _update_bucket(
         self,

@@ -31,7 +31,6 @@ from optimizers import sgd
 from optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
-    buckets,
     item,
     real,
     take,
@@ -74,16 +73,6 @@ class SGD(MultiTensorOptimizer, sgd.SGD):
     state and results up to the faithful tolerance)."""
 
     creates_state = False
-
-    def _update(
-        self,
-        params: list[Tensor],
-        grads: list[Tensor],
-        states: list[dict[str, Any]],
-        cfg: sgd.SGDConfig,
-    ) -> None:
-        for ps, gs, sts in buckets(params, grads, states):
-            self._update_bucket(ps, gs, sts, cfg)
 
     def _update_bucket(
         self, ps: list[Tensor], gs: list[Tensor], sts: list[dict[str, Any]], cfg: sgd.SGDConfig
