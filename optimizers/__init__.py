@@ -6,20 +6,20 @@ config, a ``NamedTuple`` state named after torch's state keys) and a thin
 and state layout. ``optimizers.notes`` holds the study notes' own formulations.
 """
 
-from optimizers.adadelta import Adadelta
-from optimizers.adafactor import Adafactor
-from optimizers.adagrad import Adagrad
-from optimizers.adam import Adam, AdamW
-from optimizers.adamax import Adamax
-from optimizers.asgd import ASGD
-from optimizers.lbfgs import LBFGS
-from optimizers.muon import Muon
-from optimizers.nadam import NAdam
-from optimizers.radam import RAdam
-from optimizers.rmsprop import RMSprop
-from optimizers.rprop import Rprop
-from optimizers.sgd import SGD
-from optimizers.sparse_adam import SparseAdam
+from optverify.optimizers.adadelta import Adadelta
+from optverify.optimizers.adafactor import Adafactor
+from optverify.optimizers.adagrad import Adagrad
+from optverify.optimizers.adam import Adam, AdamW
+from optverify.optimizers.adamax import Adamax
+from optverify.optimizers.asgd import ASGD
+from optverify.optimizers.lbfgs import LBFGS
+from optverify.optimizers.muon import Muon
+from optverify.optimizers.nadam import NAdam
+from optverify.optimizers.radam import RAdam
+from optverify.optimizers.rmsprop import RMSprop
+from optverify.optimizers.rprop import Rprop
+from optverify.optimizers.sgd import SGD
+from optverify.optimizers.sparse_adam import SparseAdam
 
 __all__ = [
     "ASGD",

@@ -33,37 +33,34 @@ code computes it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
-from torch.optim.optimizer import ParamsT, _get_capturable_supported_devices
+from torch.optim.optimizer import ParamsT
 
-from optimizers._shell import FunctionalOptimizer, step_counter, to_scalar
+from optverify.optimizers._shell import (
+    FunctionalOptimizer,
+    GroupConfig,
+    group_key,
+    step_counter,
+    to_scalar,
+)
 
 __all__ = ["Adadelta", "AdadeltaConfig", "AdadeltaState", "init", "step"]
 
 
 @dataclass(frozen=True)
-class AdadeltaConfig:
-    lr: float | Tensor  # gamma
+class AdadeltaConfig(GroupConfig):
+    lr: float | Tensor = field(metadata=group_key(convert=to_scalar))  # gamma
     rho: float  # rho
     eps: float  # epsilon
     weight_decay: float  # lambda
     maximize: bool
-    capturable: bool = False  # where torch keeps ``step``
-
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> AdadeltaConfig:
-        return cls(
-            lr=to_scalar(group["lr"]),
-            rho=group["rho"],
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            maximize=group["maximize"],
-            capturable=bool(group["capturable"]),
-        )
+    capturable: bool = field(
+        default=False, metadata=group_key(convert=bool)
+    )  # where torch keeps ``step``
 
 
 class AdadeltaState(NamedTuple):
@@ -72,7 +69,7 @@ class AdadeltaState(NamedTuple):
     acc_delta: Tensor  # u_t
 
 
-def init(param: Tensor, cfg: AdadeltaConfig) -> AdadeltaState:
+def init(param: Tensor, grad: Tensor | None, cfg: AdadeltaConfig) -> AdadeltaState:
     """Zero averages shaped like ``param``; ``step`` placed as torch places it."""
     zeros = torch.zeros_like(param, memory_format=torch.preserve_format)
     return AdadeltaState(
@@ -110,9 +107,10 @@ class Adadelta(FunctionalOptimizer):
 
     config_from_group: ClassVar[Callable[[dict[str, Any]], Any]] = AdadeltaConfig.from_group
     state_type = AdadeltaState
-    init_state = init
+    init_param = init
     step_param = step
     sparse_grad_error = "Adadelta does not support sparse gradients"
+    capturable_xla = False
 
     def __init__(
         self,
@@ -149,17 +147,3 @@ class Adadelta(FunctionalOptimizer):
             "differentiable": differentiable,
         }
         super().__init__(params, defaults)
-
-    def _check_param(self, p: Tensor, group: dict[str, Any]) -> None:
-        """torch's checks: sparse gradients, then capturable devices (no XLA here, 261-273)."""
-        if p.grad is not None and p.grad.is_sparse:
-            raise RuntimeError(self.sparse_grad_error)
-        if group["capturable"]:
-            devices = _get_capturable_supported_devices(supports_xla=False)
-            step_t = self.state[p].get("step")
-            on_step_device = step_t is None or step_t.device.type == p.device.type
-            if not (on_step_device and p.device.type in devices):
-                raise AssertionError(
-                    "If capturable=True, params and state_steps must be on supported devices: "
-                    f"{devices}."
-                )

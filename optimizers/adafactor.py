@@ -51,41 +51,36 @@ code computes it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from optimizers._shell import FunctionalOptimizer, scalar_dtype, to_scalar
+from optverify.optimizers._shell import (
+    FunctionalOptimizer,
+    GroupConfig,
+    group_key,
+    scalar_dtype,
+    to_scalar,
+)
 
-__all__ = ["Adafactor", "AdafactorConfig", "AdafactorState", "init", "step"]
+__all__ = ["Adafactor", "AdafactorConfig", "AdafactorState", "init", "schedule", "step"]
 
 
 @dataclass(frozen=True)
-class AdafactorConfig:
-    lr: float | Tensor  # gamma
+class AdafactorConfig(GroupConfig):
+    lr: float | Tensor = field(metadata=group_key(convert=to_scalar))  # gamma
     beta2_decay: float  # tau
-    eps1: float | None  # epsilon_1 (None: finfo(param.dtype).eps)
-    eps2: float  # epsilon_2
+    eps1: float | None = field(
+        metadata=group_key("eps", 0)
+    )  # epsilon_1 (None: finfo(param.dtype).eps)
+    eps2: float = field(metadata=group_key("eps", 1))  # epsilon_2
     d: float  # clipping threshold
     weight_decay: float  # lambda
     maximize: bool
-
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> AdafactorConfig:
-        eps1, eps2 = group["eps"]
-        return cls(
-            lr=to_scalar(group["lr"]),
-            beta2_decay=group["beta2_decay"],
-            eps1=eps1,
-            eps2=eps2,
-            d=group["d"],
-            weight_decay=group["weight_decay"],
-            maximize=group["maximize"],
-        )
 
 
 class AdafactorState(NamedTuple):
@@ -95,7 +90,7 @@ class AdafactorState(NamedTuple):
     variance: Tensor | None = None  # V_t (dim <= 1)
 
 
-def init(param: Tensor, cfg: AdafactorConfig, grad: Tensor | None = None) -> AdafactorState:
+def init(param: Tensor, grad: Tensor | None, cfg: AdafactorConfig) -> AdafactorState:
     """Zero factored (dim > 1) or full (dim <= 1) moments, shaped from ``grad`` as torch does."""
     like = param if grad is None else grad
     step_t = torch.tensor(0.0, dtype=scalar_dtype())
@@ -107,6 +102,14 @@ def init(param: Tensor, cfg: AdafactorConfig, grad: Tensor | None = None) -> Ada
     return AdafactorState(step_t, variance=zeros)
 
 
+def schedule(t: float, cfg: AdafactorConfig) -> tuple[float, float | Tensor]:
+    """``(c_t, rho_t)`` at step ``t`` (after the increment), as Python numbers (``rho_t`` a
+    tensor when ``lr`` is one and the smaller)."""
+    c_t = t**cfg.beta2_decay  # c_t = 1 - hat beta_2
+    rho = min(cfg.lr, 1 / (t**0.5))  # rho_t
+    return c_t, rho
+
+
 def step(
     param: Tensor, grad: Tensor, state: AdafactorState, cfg: AdafactorConfig
 ) -> tuple[Tensor, AdafactorState]:
@@ -115,8 +118,7 @@ def step(
     eps1 = torch.finfo(param.dtype).eps if cfg.eps1 is None else cfg.eps1  # epsilon_1
     step_t = state.step + 1  # t
     t = step_t.item()
-    c_t = t**cfg.beta2_decay  # c_t = 1 - hat beta_2
-    rho = min(cfg.lr, 1 / (t**0.5))  # rho_t
+    c_t, rho = schedule(t, cfg)  # c_t, rho_t
     alpha = max(cfg.eps2, param.norm(2).item() / (param.numel() ** 0.5)) * rho  # alpha_t
     if cfg.weight_decay != 0:
         # in place on a copy: a 0-d param times a tensor lr keeps the param's dtype
@@ -148,7 +150,7 @@ class Adafactor(FunctionalOptimizer):
 
     config_from_group: ClassVar[Callable[[dict[str, Any]], Any]] = AdafactorConfig.from_group
     state_type = AdafactorState
-    init_state = init
+    init_param = init
     step_param = step
 
     def __init__(
@@ -198,49 +200,36 @@ class Adafactor(FunctionalOptimizer):
                 if len(p_state) != 0 and not torch.is_tensor(p_state["step"]):
                     p_state["step"] = torch.tensor(float(p_state["step"]), dtype=scalar_dtype())
 
-    @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One step; ``closure`` re-evaluates the loss (with grad).
-
-        Overrides the shell because torch resolves ``eps[0] = None`` once per group, from the
-        first parameter with a gradient, and scans a whole group (refusing complex parameters
-        and sparse gradients, creating state) before it updates any parameter of it.
-        """
+        """One step (torch checks for graph capture first); ``closure`` re-evaluates the loss."""
         self._accelerator_graph_capture_health_check()
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            scanned: list[Tensor] = []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if torch.is_complex(p):
-                    raise RuntimeError("Adafactor does not support complex parameters")
-                if p.grad.is_sparse:
-                    raise RuntimeError("Adafactor does not support sparse gradients")
-                if not self.state[p]:
-                    self._store_state(p, init(p, AdafactorConfig.from_group(group), p.grad))
-                scanned.append(p)
-            if any(not torch.is_tensor(self.state[p]["step"]) for p in scanned):
-                raise RuntimeError(
-                    "`state_steps` argument must contain a list of singleton tensors"
-                )
-            grad_scale = getattr(self, "grad_scale", None)
-            if grad_scale is not None or getattr(self, "found_inf", None) is not None:
-                raise AssertionError("Grad scaling should occur outside of optimizer.step()")
-            cfg = AdafactorConfig.from_group(group)
-            if cfg.eps1 is None and scanned:  # epsilon_1 of the group's first param with a grad
-                cfg = replace(cfg, eps1=torch.finfo(scanned[0].dtype).eps)
-            for p in scanned:
-                self._update_param(p, cfg)
-        return loss
+        return super().step(closure)
 
-    def _update_param(self, p: Tensor, cfg: AdafactorConfig) -> None:
-        """One parameter's update with the group's resolved ``cfg`` (the fast paths of
-        :mod:`optimizers.fast` override it)."""
+    def _scans_group_first(self, group: dict[str, Any]) -> bool:
+        """torch resolves ``eps[0] = None`` from the whole scanned group (see the note)."""
+        return True
+
+    def _prepare_param(
+        self, p: Tensor, group: dict[str, Any], cfg: Any, scanned: Sequence[Tensor]
+    ) -> None:
+        """torch's scan: complex parameters and sparse gradients refused, state created."""
         assert p.grad is not None
-        new_param, new_state = step(p, p.grad, self._load_state(p), cfg)
-        p.copy_(new_param)
-        self._store_state(p, new_state)
+        if torch.is_complex(p):
+            raise RuntimeError("Adafactor does not support complex parameters")
+        if p.grad.is_sparse:
+            raise RuntimeError("Adafactor does not support sparse gradients")
+        if not self.state[p]:
+            self._store_state(p, type(self).init_param(p, p.grad, cfg))
+
+    def _after_scan(
+        self, params: Sequence[Tensor], group: dict[str, Any], cfg: AdafactorConfig
+    ) -> AdafactorConfig:
+        """torch's group checks; epsilon_1 from the group's first parameter with a gradient."""
+        if any(not torch.is_tensor(self.state[p]["step"]) for p in params):
+            raise RuntimeError("`state_steps` argument must contain a list of singleton tensors")
+        grad_scale = getattr(self, "grad_scale", None)
+        if grad_scale is not None or getattr(self, "found_inf", None) is not None:
+            raise AssertionError("Grad scaling should occur outside of optimizer.step()")
+        if cfg.eps1 is None and params:
+            cfg = replace(cfg, eps1=torch.finfo(params[0].dtype).eps)
+        return cfg

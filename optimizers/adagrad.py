@@ -44,46 +44,37 @@ keep their accumulator and value exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from optimizers._shell import (
+from optverify.optimizers._shell import (
     FunctionalOptimizer,
+    GroupConfig,
     _check_fused_param,
     check_fused_flags,
+    group_key,
     step_counter,
     to_scalar,
 )
 
-__all__ = ["Adagrad", "AdagradConfig", "AdagradState", "init", "step"]
+__all__ = ["Adagrad", "AdagradConfig", "AdagradState", "decayed_lr", "init", "step"]
 
 
 @dataclass(frozen=True)
-class AdagradConfig:
-    lr: float | Tensor  # gamma
+class AdagradConfig(GroupConfig):
+    lr: float | Tensor = field(metadata=group_key(convert=to_scalar))  # gamma
     lr_decay: float  # eta
     weight_decay: float  # lambda
     initial_accumulator_value: float  # tau
     eps: float  # epsilon
     maximize: bool
-    fused: bool = False  # fused: torch keeps ``step`` as float32 on the param device
-
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> AdagradConfig:
-        return cls(
-            lr=to_scalar(group["lr"]),
-            lr_decay=group["lr_decay"],
-            weight_decay=group["weight_decay"],
-            initial_accumulator_value=group["initial_accumulator_value"],
-            eps=group["eps"],
-            maximize=group["maximize"],
-            fused=bool(group["fused"]),
-        )
+    # fused: torch keeps ``step`` as float32 on the param device
+    fused: bool = field(default=False, metadata=group_key(convert=bool))
 
 
 class AdagradState(NamedTuple):
@@ -91,7 +82,7 @@ class AdagradState(NamedTuple):
     sum: Tensor  # s_t
 
 
-def init(param: Tensor, cfg: AdagradConfig) -> AdagradState:
+def init(param: Tensor, grad: Tensor | None, cfg: AdagradConfig) -> AdagradState:
     """``step = 0`` placed as torch places it; the accumulator filled with ``tau``."""
     tau = cfg.initial_accumulator_value
     fill = complex(tau, tau) if torch.is_complex(param) else tau  # s_0
@@ -99,6 +90,12 @@ def init(param: Tensor, cfg: AdagradConfig) -> AdagradState:
         step=step_counter(param, fused=cfg.fused),
         sum=torch.full_like(param, fill, memory_format=torch.preserve_format),
     )
+
+
+def decayed_lr(t: float, cfg: AdagradConfig) -> Any:
+    r""":math:`\tilde\gamma_t` at step ``t`` (after the increment): a float, or a 0-d tensor
+    for a Tensor lr (torch's Scalar arguments accept both)."""
+    return cfg.lr / (1 + (t - 1) * cfg.lr_decay)  # tilde gamma_t
 
 
 def step(
@@ -112,8 +109,7 @@ def step(
         if g.is_sparse:
             raise RuntimeError("weight_decay option is not compatible with sparse gradients")
         g = g.add(param, alpha=cfg.weight_decay)  # g_t + lambda theta
-    # a float, or a 0-d tensor for a Tensor lr: torch's Scalar arguments accept both
-    clr: Any = cfg.lr / (1 + (t - 1) * cfg.lr_decay)  # tilde gamma_t
+    clr = decayed_lr(t, cfg)  # tilde gamma_t
     if g.is_sparse:
         g = g.coalesce()  # unique indices: the update is not linear in g
         index, values = g.indices(), g.values()
@@ -142,7 +138,7 @@ class Adagrad(FunctionalOptimizer):
 
     config_from_group: ClassVar[Callable[[dict[str, Any]], Any]] = AdagradConfig.from_group
     state_type = AdagradState
-    init_state = init
+    init_param = init
     step_param = step
     accepts_sparse_grad = True
 
@@ -194,40 +190,61 @@ class Adagrad(FunctionalOptimizer):
                 AdagradConfig.from_group(group), initial_accumulator_value=initial_accumulator_value
             )
             for p in group["params"]:
-                self._store_state(p, init(p, cfg))
+                self._store_state(p, init(p, None, cfg))
 
-    def _prepare(self, p: Tensor, group: dict[str, Any]) -> None:
-        """torch's per-parameter checks and lazy state creation (tau from ``defaults``)."""
+    def _scans_group_first(self, group: dict[str, Any]) -> bool:
+        """Fused: torch prepares the whole group, then its kernel refuses it as a whole."""
+        return bool(group["fused"])
+
+    def _prepare_param(
+        self, p: Tensor, group: dict[str, Any], cfg: Any, scanned: Sequence[Tensor]
+    ) -> None:
+        """torch's per-parameter checks, then the lazy state (tau from ``defaults``)."""
         # torch checks the first parameter with a gradient once, whatever its state (142-152).
         if group["fused"] and getattr(self, "_need_device_dtype_check_for_fused", True):
             _check_fused_param(p)
             self._need_device_dtype_check_for_fused = False
-        super()._check_param(p, group)
+        FunctionalOptimizer._check_param(self, p, group)
         if not self.state[p]:
             tau = self.defaults["initial_accumulator_value"]
-            cfg = replace(AdagradConfig.from_group(group), initial_accumulator_value=tau)
-            self._store_state(p, init(p, cfg))
+            self._store_state(p, init(p, p.grad, replace(cfg, initial_accumulator_value=tau)))
+
+    def _after_scan(self, params: Sequence[Tensor], group: dict[str, Any], cfg: Any) -> Any:
+        """The fused kernel's refusals of a prepared group (562-567)."""
+        if any((q.grad is not None and q.grad.is_sparse) or torch.is_complex(q) for q in params):
+            raise RuntimeError("`fused` does not support sparse grad or complex param")
+        if group["differentiable"]:
+            raise RuntimeError("adagrad with fused=True does not support differentiable=True")
+        return cfg
+
+    def _update_param(self, p: Tensor, cfg: Any) -> None:
+        """The update; a sparse gradient with weight decay is refused by the core *after*
+        torch has counted the step in place (391-400), which is mirrored here."""
+        assert p.grad is not None
+        if p.grad.is_sparse and cfg.weight_decay != 0:
+            self.state[p]["step"].add_(1)
+        super()._update_param(p, cfg)
 
     def _check_param(self, p: Tensor, group: dict[str, Any]) -> None:
-        """torch's checks, lazy state and quirks, at the point where torch applies them."""
+        """Preparation of ``p`` as :meth:`_step_group` does it, for the step loop of
+        :class:`optimizers._fast._base.MultiTensorOptimizer`, which calls ``_check_param``
+        before its lazy state and the core's ``step``: :meth:`_prepare_param`, the fused
+        refusals of the whole group at its first parameter, and the step counted before a
+        sparse gradient with weight decay is refused."""
         grad = p.grad
         assert grad is not None
+        cfg = type(self).config_from_group(group)
         if not group["fused"]:
-            self._prepare(p, group)
+            self._prepare_param(p, group, cfg, ())
             if grad.is_sparse and group["weight_decay"] != 0:
-                # torch counts the step in place before refusing the sparse gradient (391-400).
                 self.state[p]["step"].add_(1)
             return
         with_grad = [q for q in group["params"] if q.grad is not None]
         if p is not with_grad[0]:
             return  # the whole group was prepared and checked at its first parameter
-        # fused: torch prepares the whole group, then its kernel refuses it as a whole (562-567).
         for q in with_grad:
-            self._prepare(q, group)
-        if any(q.grad.is_sparse or torch.is_complex(q) for q in with_grad):
-            raise RuntimeError("`fused` does not support sparse grad or complex param")
-        if group["differentiable"]:
-            raise RuntimeError("adagrad with fused=True does not support differentiable=True")
+            self._prepare_param(q, group, cfg, ())
+        self._after_scan(with_grad, group, cfg)
 
     def share_memory(self) -> None:
         """Calls ``share_memory_()`` on the current ``sum`` tensors (as torch does)."""

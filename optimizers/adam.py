@@ -32,47 +32,45 @@ The LaTeX is grouped as the code computes it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from optimizers._shell import FunctionalOptimizer, check_fused_flags, step_counter, to_scalar
+from optverify.optimizers._shell import (
+    FunctionalOptimizer,
+    GroupConfig,
+    check_fused_flags,
+    group_key,
+    step_counter,
+    to_scalar,
+)
 
-__all__ = ["Adam", "AdamConfig", "AdamState", "AdamW", "init", "step"]
+__all__ = ["Adam", "AdamConfig", "AdamState", "AdamW", "bias_corrections", "init", "step"]
+
+
+def _capturable_or_fused(group: Mapping[str, Any]) -> bool:
+    return bool(group["capturable"] or group["fused"])
 
 
 @dataclass(frozen=True)
-class AdamConfig:
-    lr: float | Tensor  # gamma
-    beta1: float | Tensor
-    beta2: float | Tensor
+class AdamConfig(GroupConfig):
+    lr: float | Tensor = field(metadata=group_key(convert=to_scalar))  # gamma
+    beta1: float | Tensor = field(metadata=group_key("betas", 0, convert=to_scalar))
+    beta2: float | Tensor = field(metadata=group_key("betas", 1, convert=to_scalar))
     eps: float  # epsilon
     weight_decay: float  # lambda
     amsgrad: bool
     maximize: bool
     decoupled_weight_decay: bool
-    step_on_param_device: bool = False  # capturable or fused: where torch keeps ``step``
-    fused: bool = False
-
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> AdamConfig:
-        beta1, beta2 = group["betas"]
-        return cls(
-            lr=to_scalar(group["lr"]),
-            beta1=to_scalar(beta1),
-            beta2=to_scalar(beta2),
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            amsgrad=group["amsgrad"],
-            maximize=group["maximize"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
-            step_on_param_device=bool(group["capturable"] or group["fused"]),
-            fused=bool(group["fused"]),
-        )
+    # capturable or fused: where torch keeps ``step``
+    step_on_param_device: bool = field(
+        default=False, metadata=group_key(compute=_capturable_or_fused)
+    )
+    fused: bool = field(default=False, metadata=group_key(convert=bool))
 
 
 class AdamState(NamedTuple):
@@ -82,7 +80,7 @@ class AdamState(NamedTuple):
     max_exp_avg_sq: Tensor | None = None  # v^max_t (amsgrad only)
 
 
-def init(param: Tensor, cfg: AdamConfig) -> AdamState:
+def init(param: Tensor, grad: Tensor | None, cfg: AdamConfig) -> AdamState:
     """Zero moments shaped like ``param``; ``step`` placed as torch places it."""
     zeros = torch.zeros_like(param, memory_format=torch.preserve_format)
     return AdamState(
@@ -91,6 +89,15 @@ def init(param: Tensor, cfg: AdamConfig) -> AdamState:
         exp_avg_sq=zeros.clone(),
         max_exp_avg_sq=zeros.clone() if cfg.amsgrad else None,
     )
+
+
+def bias_corrections(t: float, cfg: AdamConfig) -> tuple[Any, Any]:
+    """``(step_size, bias_correction2_sqrt)`` at step ``t`` (after the increment): the Python
+    numbers (tensors, for tensor hyperparameters) that scale the step."""
+    bias_correction1 = 1 - cfg.beta1**t
+    bias_correction2_sqrt = (1 - cfg.beta2**t) ** 0.5
+    step_size = cfg.lr / bias_correction1  # gamma / (1 - beta1^t)
+    return step_size, bias_correction2_sqrt
 
 
 def step(
@@ -116,23 +123,20 @@ def step(
         beta1 = beta1.to(device=param.device, dtype=param.dtype)
     exp_avg = exp_avg.lerp(g, 1 - beta1)  # m_t
     exp_avg_sq = exp_avg_sq.clone().mul_(cfg.beta2).addcmul_(g, g, value=1 - cfg.beta2)  # type: ignore[arg-type]  # v_t
-    t = step_t.item()
-    bias_correction1 = 1 - cfg.beta1**t
-    bias_correction2_sqrt = (1 - cfg.beta2**t) ** 0.5
-    step_size = cfg.lr / bias_correction1  # gamma / (1 - beta1^t)
+    step_size, bias_correction2_sqrt = bias_corrections(step_t.item(), cfg)  # gamma / c_1, sqrt c_2
     if max_sq is not None:
         max_sq = torch.maximum(max_sq, exp_avg_sq)  # v^max_t
         denom = (max_sq.sqrt() / bias_correction2_sqrt).add(cfg.eps)  # d_t
     else:
         denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add(cfg.eps)  # d_t
-    param = param.addcdiv(exp_avg, denom, value=-step_size)  # type: ignore[arg-type]  # theta_t
+    param = param.addcdiv(exp_avg, denom, value=-step_size)  # theta_t
     if complex_param:
         param, exp_avg, exp_avg_sq = map(torch.view_as_complex, (param, exp_avg, exp_avg_sq))
         max_sq = torch.view_as_complex(max_sq) if max_sq is not None else None
     return param, AdamState(step_t, exp_avg, exp_avg_sq, max_sq)
 
 
-def _validate(
+def _validated_betas(
     lr: float | Tensor,
     betas: tuple[float | Tensor, float | Tensor],
     eps: float,
@@ -140,7 +144,8 @@ def _validate(
     foreach: bool | None,
     capturable: bool,
 ) -> tuple[Any, Any]:
-    """torch's Adam constructor checks, in torch's order (torch/optim/adam.py:51-87)."""
+    """torch's Adam constructor checks, in torch's order (torch/optim/adam.py:51-87); returns
+    the betas, a 1-element tensor beta as a 0-d one (as torch stores them)."""
     if isinstance(lr, Tensor):
         if foreach and not capturable:
             raise ValueError(
@@ -180,7 +185,7 @@ class Adam(FunctionalOptimizer):
 
     config_from_group: ClassVar[Callable[[dict[str, Any]], Any]] = AdamConfig.from_group
     state_type = AdamState
-    init_state = init
+    init_param = init
     step_param = step
     sparse_grad_error = "Adam does not support sparse gradients, please consider SparseAdam instead"
 
@@ -200,7 +205,7 @@ class Adam(FunctionalOptimizer):
         fused: bool | None = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
-        betas = _validate(lr, betas, eps, weight_decay, foreach, capturable)
+        betas = _validated_betas(lr, betas, eps, weight_decay, foreach, capturable)
         defaults = {
             "lr": lr,
             "betas": betas,

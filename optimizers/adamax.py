@@ -39,42 +39,36 @@ the same, so the two paths round differently, exactly as torch's do.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
-from torch.optim.optimizer import ParamsT, _get_capturable_supported_devices
+from torch.optim.optimizer import ParamsT
 
-from optimizers._shell import FunctionalOptimizer, step_counter, to_scalar
+from optverify.optimizers._shell import (
+    FunctionalOptimizer,
+    GroupConfig,
+    group_key,
+    step_counter,
+    to_scalar,
+)
 
 __all__ = ["Adamax", "AdamaxConfig", "AdamaxState", "init", "step"]
 
 
 @dataclass(frozen=True)
-class AdamaxConfig:
-    lr: float | Tensor  # gamma
-    beta1: float | Tensor
-    beta2: float | Tensor
+class AdamaxConfig(GroupConfig):
+    lr: float | Tensor = field(metadata=group_key(convert=to_scalar))  # gamma
+    beta1: float | Tensor = field(metadata=group_key("betas", 0))
+    beta2: float | Tensor = field(metadata=group_key("betas", 1))
     eps: float  # epsilon
     weight_decay: float  # lambda
     maximize: bool
-    capturable: bool = False  # ``step`` on the param device and the tensor-only update
-    differentiable: bool = False  # torch takes the maximum with ``amax`` over a stack
-
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> AdamaxConfig:
-        beta1, beta2 = group["betas"]
-        return cls(
-            lr=to_scalar(group["lr"]),
-            beta1=beta1,
-            beta2=beta2,
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            maximize=group["maximize"],
-            capturable=bool(group["capturable"]),
-            differentiable=bool(group["differentiable"]),
-        )
+    # ``step`` on the param device and the tensor-only update
+    capturable: bool = field(default=False, metadata=group_key(convert=bool))
+    # torch takes the maximum with ``amax`` over a stack
+    differentiable: bool = field(default=False, metadata=group_key(convert=bool))
 
 
 class AdamaxState(NamedTuple):
@@ -83,7 +77,7 @@ class AdamaxState(NamedTuple):
     exp_inf: Tensor  # u_t
 
 
-def init(param: Tensor, cfg: AdamaxConfig) -> AdamaxState:
+def init(param: Tensor, grad: Tensor | None, cfg: AdamaxConfig) -> AdamaxState:
     """Zero moments shaped like ``param``; ``step`` placed as torch places it."""
     zeros = torch.zeros_like(param, memory_format=torch.preserve_format)
     return AdamaxState(
@@ -127,7 +121,7 @@ class Adamax(FunctionalOptimizer):
 
     config_from_group: ClassVar[Callable[[dict[str, Any]], Any]] = AdamaxConfig.from_group
     state_type = AdamaxState
-    init_state = init
+    init_param = init
     step_param = step
     sparse_grad_error = "Adamax does not support sparse gradients"
 
@@ -168,17 +162,3 @@ class Adamax(FunctionalOptimizer):
             "capturable": capturable,
         }
         super().__init__(params, defaults)
-
-    def _check_param(self, p: Tensor, group: dict[str, Any]) -> None:
-        """torch's checks: sparse gradients, then capturable devices (adamax.py:253-262)."""
-        if p.grad is not None and p.grad.is_sparse:
-            raise RuntimeError(self.sparse_grad_error)
-        if group["capturable"]:
-            devices = _get_capturable_supported_devices()
-            step_t = self.state[p].get("step")
-            on_step_device = step_t is None or step_t.device.type == p.device.type
-            if not (on_step_device and p.device.type in devices):
-                raise AssertionError(
-                    "If capturable=True, params and state_steps must be on supported devices: "
-                    f"{devices}."
-                )

@@ -47,16 +47,17 @@ The LaTeX is grouped as the code computes it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from optimizers._shell import (
-    CAPTURABLE_DEVICES,
+from optverify.optimizers._shell import (
     FunctionalOptimizer,
+    GroupConfig,
+    group_key,
     scalar_dtype,
     step_counter,
     to_scalar,
@@ -66,24 +67,13 @@ __all__ = ["ASGD", "ASGDConfig", "ASGDState", "init", "step"]
 
 
 @dataclass(frozen=True)
-class ASGDConfig:
-    lr: float | Tensor  # gamma
+class ASGDConfig(GroupConfig):
+    lr: float | Tensor = field(metadata=group_key(convert=to_scalar))  # gamma
     lambd: float  # lambda
     alpha: float  # alpha
     t0: float  # t_0
     weight_decay: float  # w
     maximize: bool
-
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> ASGDConfig:
-        return cls(
-            lr=to_scalar(group["lr"]),
-            lambd=group["lambd"],
-            alpha=group["alpha"],
-            t0=group["t0"],
-            weight_decay=group["weight_decay"],
-            maximize=group["maximize"],
-        )
 
 
 class ASGDState(NamedTuple):
@@ -93,7 +83,7 @@ class ASGDState(NamedTuple):
     ax: Tensor  # bar theta_t
 
 
-def init(param: Tensor, cfg: ASGDConfig) -> ASGDState:
+def init(param: Tensor, grad: Tensor | None, cfg: ASGDConfig) -> ASGDState:
     """``step = 0``, ``eta = lr``, ``mu = 1`` on the parameter's device; ``ax = 0``."""
     return ASGDState(
         step=step_counter(param, on_param_device=True),
@@ -117,8 +107,13 @@ def step(
     if cfg.weight_decay != 0:
         g = g.add(param, alpha=cfg.weight_decay)  # g_t + w theta
     eta_prev = state.eta.item()  # eta_{t-1} (float32-rounded)
-    param = param.mul(1 - cfg.lambd * eta_prev)  # theta (1 - lambda eta_{t-1})
-    param = param.add(g, alpha=-eta_prev)  # theta_t
+    # torch updates theta in place, and its strides pick the kernel (a strided tensor takes
+    # the element-by-element loop, whose low-precision rounding differs from the vector
+    # loop's): the copy keeps them
+    theta = torch.empty_strided(param.size(), param.stride(), dtype=dtype, device=param.device)
+    param = theta.copy_(param)
+    param.mul_(1 - cfg.lambd * eta_prev)  # theta (1 - lambda eta_{t-1})
+    param.add_(g, alpha=-eta_prev)  # theta_t
     if state.mu.item() != 1:
         ax = ax.add(param.sub(ax).mul(state.mu).to(dtype)).to(ax.dtype)  # bar theta_t
     else:
@@ -138,9 +133,11 @@ class ASGD(FunctionalOptimizer):
 
     config_from_group: ClassVar[Callable[[dict[str, Any]], Any]] = ASGDConfig.from_group
     state_type = ASGDState
-    init_state = init
+    init_param = init
     step_param = step
     sparse_grad_error = "ASGD does not support sparse gradients"
+    capturable_checks_step = False
+    capturable_tensors = "params, mus, etas, and state_steps"
 
     def __init__(
         self,
@@ -173,14 +170,3 @@ class ASGD(FunctionalOptimizer):
             "capturable": capturable,
         }
         super().__init__(params, defaults)
-
-    def _check_param(self, p: Tensor, group: dict[str, Any]) -> None:
-        """torch's step-time checks and messages (asgd.py:93-94, 227-239)."""
-        if p.grad is not None and p.grad.is_sparse:
-            raise RuntimeError(self.sparse_grad_error)
-        devices = [*CAPTURABLE_DEVICES[:3], torch._C._get_privateuse1_backend_name(), "xla"]
-        if group["capturable"] and p.device.type not in devices:
-            raise AssertionError(
-                "If capturable=True, params, mus, etas, and state_steps must be "
-                f"on supported devices: {devices}."
-            )

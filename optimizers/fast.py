@@ -1,6 +1,6 @@
 """Fast paths of the readable optimisers: a multi-tensor step, and a compiled one.
 
->>> from optimizers import fast
+>>> from optverify.optimizers import fast
 >>> opt = fast.Adam(model.parameters(), lr=1e-3)  # doctest: +SKIP
 >>> opt = fast.CompiledAdam(model.parameters(), lr=1e-3)  # doctest: +SKIP
 
@@ -21,25 +21,25 @@ all parameters of a param group together, in place (see :mod:`optimizers._fast._
 Each fast module states the readable core it mirrors and the rule line by line. They agree
 with the readable classes and with torch up to the *faithful* tolerance (another operation
 order), checked by ``tests/test_fast_paths.py``. Adafactor's fast classes update vectors
-(whole second moment) in place or compiled, one parameter at a time (two norms are read
-back as Python numbers every step); its matrices (row and column factors) take the readable
+(whole second moment) in place or compiled, one parameter at a time (compiled: two passes,
+the norms kept on the device); its matrices (row and column factors) take the readable
 core. Not here: Muon (matrix products dominate), SparseAdam (sparse gradients) and LBFGS (a
 closure-driven line search): a fast path does not pay there.
 """
 
 from __future__ import annotations
 
-from optimizers._fast.adadelta import Adadelta, CompiledAdadelta
-from optimizers._fast.adafactor import Adafactor, CompiledAdafactor
-from optimizers._fast.adagrad import Adagrad, CompiledAdagrad
-from optimizers._fast.adam import Adam, AdamW, CompiledAdam, CompiledAdamW
-from optimizers._fast.adamax import Adamax, CompiledAdamax
-from optimizers._fast.asgd import ASGD, CompiledASGD
-from optimizers._fast.nadam import CompiledNAdam, NAdam
-from optimizers._fast.radam import CompiledRAdam, RAdam
-from optimizers._fast.rmsprop import CompiledRMSprop, RMSprop
-from optimizers._fast.rprop import CompiledRprop, Rprop
-from optimizers._fast.sgd import SGD, CompiledSGD
+from optverify.optimizers._fast.adadelta import Adadelta, CompiledAdadelta
+from optverify.optimizers._fast.adafactor import Adafactor, CompiledAdafactor
+from optverify.optimizers._fast.adagrad import Adagrad, CompiledAdagrad
+from optverify.optimizers._fast.adam import Adam, AdamW, CompiledAdam, CompiledAdamW
+from optverify.optimizers._fast.adamax import Adamax, CompiledAdamax
+from optverify.optimizers._fast.asgd import ASGD, CompiledASGD
+from optverify.optimizers._fast.nadam import CompiledNAdam, NAdam
+from optverify.optimizers._fast.radam import CompiledRAdam, RAdam
+from optverify.optimizers._fast.rmsprop import CompiledRMSprop, RMSprop
+from optverify.optimizers._fast.rprop import CompiledRprop, Rprop
+from optverify.optimizers._fast.sgd import SGD, CompiledSGD
 
 __all__ = [
     "ASGD",

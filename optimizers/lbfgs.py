@@ -67,7 +67,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.optimizer import ParamsT
 
-from optimizers._shell import to_scalar
+from optverify.optimizers._shell import to_scalar
 
 __all__ = ["LBFGS", "cubic_interpolate", "strong_wolfe", "two_loop_direction"]
 

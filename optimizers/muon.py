@@ -47,15 +47,15 @@ Newton–Schulz operation runs in bfloat16. The LaTeX is grouped as the code com
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from optimizers._shell import FunctionalOptimizer, to_scalar
+from optverify.optimizers._shell import FunctionalOptimizer, GroupConfig, group_key, to_scalar
 
 __all__ = ["Muon", "MuonConfig", "MuonState", "adjust_lr", "init", "newton_schulz", "step"]
 
@@ -66,35 +66,22 @@ DEFAULT_NS_STEPS = 5
 
 
 @dataclass(frozen=True)
-class MuonConfig:
-    lr: float | Tensor  # gamma
+class MuonConfig(GroupConfig):
+    lr: float | Tensor = field(metadata=group_key(convert=to_scalar))  # gamma
     weight_decay: float  # lambda
     momentum: float  # mu
     nesterov: bool
-    ns_coefficients: tuple[float, ...]  # (a, b, c)
+    ns_coefficients: tuple[float, ...] = field(metadata=group_key(convert=tuple))  # (a, b, c)
     eps: float  # varepsilon
     ns_steps: int  # k
     adjust_lr_fn: str | None
-
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> MuonConfig:
-        return cls(
-            lr=to_scalar(group["lr"]),
-            weight_decay=group["weight_decay"],
-            momentum=group["momentum"],
-            nesterov=group["nesterov"],
-            ns_coefficients=tuple(group["ns_coefficients"]),
-            eps=group["eps"],
-            ns_steps=group["ns_steps"],
-            adjust_lr_fn=group["adjust_lr_fn"],
-        )
 
 
 class MuonState(NamedTuple):
     momentum_buffer: Tensor  # B_t
 
 
-def init(param: Tensor, cfg: MuonConfig, grad: Tensor | None = None) -> MuonState:
+def init(param: Tensor, grad: Tensor | None, cfg: MuonConfig) -> MuonState:
     """A zero momentum buffer, shaped from ``grad`` as torch does."""
     like = param if grad is None else grad
     return MuonState(torch.zeros_like(like, memory_format=torch.preserve_format))
@@ -178,7 +165,7 @@ class Muon(FunctionalOptimizer):
 
     config_from_group: ClassVar[Callable[[dict[str, Any]], Any]] = MuonConfig.from_group
     state_type = MuonState
-    init_state = init
+    init_param = init
     step_param = step
     sparse_grad_error = "Muon does not support sparse gradients"
 
@@ -223,43 +210,32 @@ class Muon(FunctionalOptimizer):
                         f"size: {p.size()}"
                     )
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One step; ``closure`` re-evaluates the loss (with grad).
+    def _scans_group_first(self, group: dict[str, Any]) -> bool:
+        """torch scans a group (refusals, buffers) before it updates any parameter of it."""
+        return True
 
-        Overrides the shell to keep torch's order: a group is scanned first (refusing complex
-        parameters and sparse gradients, creating buffers), then updated parameter by
-        parameter, and a bad ``ns_steps``/``ns_coefficients`` is reported only after the
-        first buffer of the group has moved.
-        """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            cfg = MuonConfig.from_group(group)
-            scanned: list[Tensor] = []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if torch.is_complex(p):
-                    raise RuntimeError("Muon does not support complex parameters")
-                if p.grad.is_sparse:
-                    raise RuntimeError(self.sparse_grad_error)
-                if "momentum_buffer" not in self.state[p]:
-                    self._store_state(p, init(p, cfg, p.grad))
-                scanned.append(p)
-            for p in scanned:
-                grad = p.grad
-                assert grad is not None
-                if grad.ndim != 2:
-                    raise ValueError("Param gradient must be a 2D matrix")
-                error = _ns_error(cfg)
-                if error is not None:
-                    buf, _ = _momentum(grad, self.state[p]["momentum_buffer"], cfg)
-                    self._store_state(p, MuonState(buf))
-                    raise ValueError(error)
-                new_param, new_state = step(p, grad, self._load_state(p), cfg)
-                p.copy_(new_param)
-                self._store_state(p, new_state)
-        return loss
+    def _prepare_param(
+        self, p: Tensor, group: dict[str, Any], cfg: Any, scanned: Sequence[Tensor]
+    ) -> None:
+        """torch's scan: complex parameters and sparse gradients refused, buffer created."""
+        assert p.grad is not None
+        if torch.is_complex(p):
+            raise RuntimeError("Muon does not support complex parameters")
+        if p.grad.is_sparse:
+            raise RuntimeError(self.sparse_grad_error)
+        if "momentum_buffer" not in self.state[p]:
+            self._store_state(p, type(self).init_param(p, p.grad, cfg))
+
+    def _update_param(self, p: Tensor, cfg: MuonConfig) -> None:
+        """The update, after torch's checks: a gradient not a matrix is refused, and a bad
+        ``ns_steps``/``ns_coefficients`` is reported only after the buffer has moved."""
+        grad = p.grad
+        assert grad is not None
+        if grad.ndim != 2:
+            raise ValueError("Param gradient must be a 2D matrix")
+        error = _ns_error(cfg)
+        if error is not None:
+            buf, _ = _momentum(grad, self.state[p]["momentum_buffer"], cfg)
+            self._store_state(p, MuonState(buf))
+            raise ValueError(error)
+        super()._update_param(p, cfg)

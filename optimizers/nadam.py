@@ -50,16 +50,17 @@ code computes it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from optimizers._shell import (
-    CAPTURABLE_DEVICES,
+from optverify.optimizers._shell import (
     FunctionalOptimizer,
+    GroupConfig,
+    group_key,
     scalar_dtype,
     step_counter,
     to_scalar,
@@ -69,33 +70,19 @@ __all__ = ["NAdam", "NAdamConfig", "NAdamState", "init", "step"]
 
 
 @dataclass(frozen=True)
-class NAdamConfig:
-    lr: float | Tensor  # gamma
-    beta1: float
-    beta2: float
+class NAdamConfig(GroupConfig):
+    lr: float | Tensor = field(metadata=group_key(convert=to_scalar))  # gamma
+    beta1: float = field(metadata=group_key("betas", 0))
+    beta2: float = field(metadata=group_key("betas", 1))
     eps: float  # epsilon
     weight_decay: float  # lambda
     momentum_decay: float  # psi
     decoupled_weight_decay: bool
     maximize: bool
-    differentiable: bool = False  # torch's other operation order (see the note)
-    capturable: bool = False  # where torch keeps ``step`` and ``mu_product``
-
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> NAdamConfig:
-        beta1, beta2 = group["betas"]
-        return cls(
-            lr=to_scalar(group["lr"]),
-            beta1=beta1,
-            beta2=beta2,
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            momentum_decay=group["momentum_decay"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
-            maximize=group["maximize"],
-            differentiable=bool(group["differentiable"]),
-            capturable=bool(group["capturable"]),
-        )
+    # torch's other operation order (see the note)
+    differentiable: bool = field(default=False, metadata=group_key(convert=bool))
+    # where torch keeps ``step`` and ``mu_product``
+    capturable: bool = field(default=False, metadata=group_key(convert=bool))
 
 
 class NAdamState(NamedTuple):
@@ -105,7 +92,7 @@ class NAdamState(NamedTuple):
     exp_avg_sq: Tensor  # v_t
 
 
-def init(param: Tensor, cfg: NAdamConfig) -> NAdamState:
+def init(param: Tensor, grad: Tensor | None, cfg: NAdamConfig) -> NAdamState:
     """Zero moments shaped like ``param``; ``step = 0`` and ``mu_product = 1`` placed as torch
     places them (CPU unless capturable)."""
     zeros = torch.zeros_like(param, memory_format=torch.preserve_format)
@@ -168,9 +155,11 @@ class NAdam(FunctionalOptimizer):
 
     config_from_group: ClassVar[Callable[[dict[str, Any]], Any]] = NAdamConfig.from_group
     state_type = NAdamState
-    init_state = init
+    init_param = init
     step_param = step
     sparse_grad_error = "NAdam does not support sparse gradients"
+    capturable_checks_step = False
+    capturable_tensors = "params, mu_products and state_steps"
 
     def __init__(
         self,
@@ -214,14 +203,3 @@ class NAdam(FunctionalOptimizer):
             "differentiable": differentiable,
         }
         super().__init__(params, defaults)
-
-    def _check_param(self, p: Tensor, group: dict[str, Any]) -> None:
-        """torch's step-time checks and messages (nadam.py:121-122, 317-327)."""
-        if p.grad is not None and p.grad.is_sparse:
-            raise RuntimeError(self.sparse_grad_error)
-        devices = [*CAPTURABLE_DEVICES[:3], torch._C._get_privateuse1_backend_name(), "xla"]
-        if group["capturable"] and p.device.type not in devices:
-            raise AssertionError(
-                "If capturable=True, params, mu_products and state_steps must be "
-                f"on supported devices: {devices}."
-            )

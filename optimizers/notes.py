@@ -29,14 +29,15 @@ Defaults are the values the notes use where they compare against torch (e.g. not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from optimizers._shell import FunctionalOptimizer
+from optverify.optimizers._shell import FunctionalOptimizer, GroupConfig, group_key
 
 __all__ = [
     "NOTES_CLASSES",
@@ -80,19 +81,15 @@ def _zeros(param: Tensor) -> Tensor:
 
 
 @dataclass(frozen=True)
-class SGDConfig:
+class SGDConfig(GroupConfig):
     lr: float  # eta
-
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> SGDConfig:
-        return cls(lr=group["lr"])
 
 
 class SGDState(NamedTuple):
     pass
 
 
-def sgd_init(param: Tensor, cfg: SGDConfig) -> SGDState:
+def sgd_init(param: Tensor, grad: Tensor | None, cfg: SGDConfig) -> SGDState:
     return SGDState()
 
 
@@ -115,7 +112,7 @@ class Note000SGD(FunctionalOptimizer):
 
     config_from_group = SGDConfig.from_group
     state_type = SGDState
-    init_state = sgd_init
+    init_param = sgd_init
     step_param = sgd_step
 
     def __init__(self, params: ParamsT, lr: float = 1e-2) -> None:
@@ -128,20 +125,16 @@ class Note000SGD(FunctionalOptimizer):
 
 
 @dataclass(frozen=True)
-class VelocityConfig:
+class VelocityConfig(GroupConfig):
     lr: float  # eta
     momentum: float  # gamma (note 000), beta (note 004)
-
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> VelocityConfig:
-        return cls(lr=group["lr"], momentum=group["momentum"])
 
 
 class VelocityState(NamedTuple):
     v: Tensor  # the notes' velocity, which holds eta (torch's momentum_buffer does not)
 
 
-def velocity_init(param: Tensor, cfg: VelocityConfig) -> VelocityState:
+def velocity_init(param: Tensor, grad: Tensor | None, cfg: VelocityConfig) -> VelocityState:
     return VelocityState(_zeros(param))  # v_0 = 0
 
 
@@ -169,7 +162,7 @@ class Note000Momentum(FunctionalOptimizer):
 
     config_from_group = VelocityConfig.from_group
     state_type = VelocityState
-    init_state = velocity_init
+    init_param = velocity_init
     step_param = velocity_step
 
     def __init__(self, params: ParamsT, lr: float = 1e-2, momentum: float = 0.9) -> None:
@@ -201,20 +194,18 @@ class Note004Momentum(Note000Momentum):
 
 
 @dataclass(frozen=True)
-class TorchMomentumConfig:
+class TorchMomentumConfig(GroupConfig):
     lr: float
     momentum: float  # m
-
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> TorchMomentumConfig:
-        return cls(lr=group["lr"], momentum=group["momentum"])
 
 
 class TorchMomentumState(NamedTuple):
     momentum_buffer: Tensor  # v (no learning rate inside: the same meaning as torch's)
 
 
-def torch_momentum_init(param: Tensor, cfg: TorchMomentumConfig) -> TorchMomentumState:
+def torch_momentum_init(
+    param: Tensor, grad: Tensor | None, cfg: TorchMomentumConfig
+) -> TorchMomentumState:
     return TorchMomentumState(_zeros(param))
 
 
@@ -242,7 +233,7 @@ class Note003TorchMomentum(FunctionalOptimizer):
 
     config_from_group = TorchMomentumConfig.from_group
     state_type = TorchMomentumState
-    init_state = torch_momentum_init
+    init_param = torch_momentum_init
     step_param = torch_momentum_step
 
     def __init__(self, params: ParamsT, lr: float = 1e-2, momentum: float = 0.9) -> None:
@@ -256,20 +247,16 @@ class Note003TorchMomentum(FunctionalOptimizer):
 
 
 @dataclass(frozen=True)
-class AdagradConfig:
+class AdagradConfig(GroupConfig):
     lr: float  # eta
     eps_in_sqrt: float  # epsilon, added to s under the root
-
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> AdagradConfig:
-        return cls(lr=group["lr"], eps_in_sqrt=group["eps_in_sqrt"])
 
 
 class AdagradState(NamedTuple):
     sum: Tensor  # s: the running sum of g^2 (the same meaning as torch's ``sum``)
 
 
-def adagrad_init(param: Tensor, cfg: AdagradConfig) -> AdagradState:
+def adagrad_init(param: Tensor, grad: Tensor | None, cfg: AdagradConfig) -> AdagradState:
     return AdagradState(_zeros(param))  # s_0 = 0
 
 
@@ -299,7 +286,7 @@ class Note000Adagrad(FunctionalOptimizer):
 
     config_from_group = AdagradConfig.from_group
     state_type = AdagradState
-    init_state = adagrad_init
+    init_param = adagrad_init
     step_param = adagrad_step
 
     def __init__(self, params: ParamsT, lr: float = 1e-2, eps_in_sqrt: float = 1e-10) -> None:
@@ -331,21 +318,17 @@ class Note004Adagrad(Note000Adagrad):
 
 
 @dataclass(frozen=True)
-class RMSpropConfig:
+class RMSpropConfig(GroupConfig):
     lr: float  # eta
     alpha: float  # the moving-average coefficient (gamma in notes 001 and 004)
     eps_in_sqrt: float
-
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> RMSpropConfig:
-        return cls(lr=group["lr"], alpha=group["alpha"], eps_in_sqrt=group["eps_in_sqrt"])
 
 
 class RMSpropState(NamedTuple):
     square_avg: Tensor  # s (the same meaning as torch's ``square_avg``)
 
 
-def rmsprop_init(param: Tensor, cfg: RMSpropConfig) -> RMSpropState:
+def rmsprop_init(param: Tensor, grad: Tensor | None, cfg: RMSpropConfig) -> RMSpropState:
     return RMSpropState(_zeros(param))  # s_0 = 0
 
 
@@ -376,7 +359,7 @@ class Note000RMSprop(FunctionalOptimizer):
 
     config_from_group = RMSpropConfig.from_group
     state_type = RMSpropState
-    init_state = rmsprop_init
+    init_param = rmsprop_init
     step_param = rmsprop_step
 
     def __init__(
@@ -429,25 +412,23 @@ class Note004RMSprop(Note000RMSprop):
 # Adam (note 000: epsilon inside the root; note 004: outside, after the bias correction)
 
 
-@dataclass(frozen=True)
-class AdamConfig:
-    lr: float  # eta
-    beta1: float
-    beta2: float
-    eps: float  # epsilon
-    eps_inside: bool  # note 000: sqrt(s_hat + eps); note 004: sqrt(s_hat) + eps
+def _adam_eps(group: Mapping[str, Any]) -> float:
+    eps: float = group["eps_in_sqrt"] if "eps_in_sqrt" in group else group["eps"]
+    return eps
 
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> AdamConfig:
-        beta1, beta2 = group["betas"]
-        inside = "eps_in_sqrt" in group
-        return cls(
-            lr=group["lr"],
-            beta1=beta1,
-            beta2=beta2,
-            eps=group["eps_in_sqrt"] if inside else group["eps"],
-            eps_inside=inside,
-        )
+
+def _eps_inside(group: Mapping[str, Any]) -> bool:
+    return "eps_in_sqrt" in group
+
+
+@dataclass(frozen=True)
+class AdamConfig(GroupConfig):
+    lr: float  # eta
+    beta1: float = field(metadata=group_key("betas", 0))
+    beta2: float = field(metadata=group_key("betas", 1))
+    eps: float = field(metadata=group_key(compute=_adam_eps))  # epsilon
+    # note 000: sqrt(s_hat + eps); note 004: sqrt(s_hat) + eps
+    eps_inside: bool = field(metadata=group_key(compute=_eps_inside))
 
 
 class AdamState(NamedTuple):
@@ -456,7 +437,7 @@ class AdamState(NamedTuple):
     exp_avg_sq: Tensor  # s (note 000) / v (note 004): torch's ``exp_avg_sq``
 
 
-def adam_init(param: Tensor, cfg: AdamConfig) -> AdamState:
+def adam_init(param: Tensor, grad: Tensor | None, cfg: AdamConfig) -> AdamState:
     return AdamState(0, _zeros(param), _zeros(param))
 
 
@@ -502,7 +483,7 @@ class Note000Adam(FunctionalOptimizer):
 
     config_from_group = AdamConfig.from_group
     state_type = AdamState
-    init_state = adam_init
+    init_param = adam_init
     step_param = adam_step
 
     def __init__(
@@ -541,7 +522,7 @@ class Note004Adam(FunctionalOptimizer):
 
     config_from_group = AdamConfig.from_group
     state_type = AdamState
-    init_state = adam_init
+    init_param = adam_init
     step_param = adam_step
 
     def __init__(
@@ -562,14 +543,10 @@ class Note004Adam(FunctionalOptimizer):
 
 
 @dataclass(frozen=True)
-class AdadeltaConfig:
+class AdadeltaConfig(GroupConfig):
     rho: float
     eps: float  # under both roots, as torch's
     single_root: bool  # note 004: sqrt((delta + eps) / (s + eps)); note 000: a ratio of roots
-
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> AdadeltaConfig:
-        return cls(rho=group["rho"], eps=group["eps"], single_root=group["single_root"])
 
 
 class AdadeltaState(NamedTuple):
@@ -577,7 +554,7 @@ class AdadeltaState(NamedTuple):
     acc_delta: Tensor  # Delta theta (torch's ``acc_delta``)
 
 
-def adadelta_init(param: Tensor, cfg: AdadeltaConfig) -> AdadeltaState:
+def adadelta_init(param: Tensor, grad: Tensor | None, cfg: AdadeltaConfig) -> AdadeltaState:
     return AdadeltaState(_zeros(param), _zeros(param))
 
 
@@ -614,7 +591,7 @@ class Note000Adadelta(FunctionalOptimizer):
 
     config_from_group = AdadeltaConfig.from_group
     state_type = AdadeltaState
-    init_state = adadelta_init
+    init_param = adadelta_init
     step_param = adadelta_step
     single_root = False
 

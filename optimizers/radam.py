@@ -47,42 +47,36 @@ The LaTeX is grouped as the code computes it (products left to right).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from optimizers._shell import CAPTURABLE_DEVICES, FunctionalOptimizer, step_counter, to_scalar
+from optverify.optimizers._shell import (
+    FunctionalOptimizer,
+    GroupConfig,
+    group_key,
+    step_counter,
+    to_scalar,
+)
 
-__all__ = ["RAdam", "RAdamConfig", "RAdamState", "init", "step"]
+__all__ = ["RAdam", "RAdamConfig", "RAdamState", "init", "rectification", "step"]
 
 
 @dataclass(frozen=True)
-class RAdamConfig:
-    lr: float | Tensor  # gamma
-    beta1: float
-    beta2: float
+class RAdamConfig(GroupConfig):
+    lr: float | Tensor = field(metadata=group_key(convert=to_scalar))  # gamma
+    beta1: float = field(metadata=group_key("betas", 0))
+    beta2: float = field(metadata=group_key("betas", 1))
     eps: float  # epsilon
     weight_decay: float  # lambda
     decoupled_weight_decay: bool
     maximize: bool
-    capturable: bool = False  # where torch keeps ``step``
-
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> RAdamConfig:
-        beta1, beta2 = group["betas"]
-        return cls(
-            lr=to_scalar(group["lr"]),
-            beta1=beta1,
-            beta2=beta2,
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
-            maximize=group["maximize"],
-            capturable=bool(group["capturable"]),
-        )
+    capturable: bool = field(
+        default=False, metadata=group_key(convert=bool)
+    )  # where torch keeps ``step``
 
 
 class RAdamState(NamedTuple):
@@ -91,7 +85,7 @@ class RAdamState(NamedTuple):
     exp_avg_sq: Tensor  # v_t
 
 
-def init(param: Tensor, cfg: RAdamConfig) -> RAdamState:
+def init(param: Tensor, grad: Tensor | None, cfg: RAdamConfig) -> RAdamState:
     """Zero moments shaped like ``param``; ``step`` placed as torch places it."""
     zeros = torch.zeros_like(param, memory_format=torch.preserve_format)
     return RAdamState(
@@ -99,6 +93,21 @@ def init(param: Tensor, cfg: RAdamConfig) -> RAdamState:
         exp_avg=zeros,
         exp_avg_sq=zeros.clone(),
     )
+
+
+def rectification(t: float, cfg: RAdamConfig) -> tuple[Any, Any, Any]:
+    r"""``(c_1, c_2, r_t)`` at step ``t`` (after the increment); ``r_t`` is ``None`` where
+    :math:`\rho_t \le 5` (no rectified step)."""
+    bias_correction1 = 1 - cfg.beta1**t  # c_1
+    bias_correction2 = 1 - cfg.beta2**t  # c_2
+    rho_inf = 2 / (1 - cfg.beta2) - 1  # rho_inf
+    rho_t = rho_inf - 2 * t * (cfg.beta2**t) / bias_correction2  # rho_t
+    rect = None
+    if rho_t > 5.0:
+        rect = (
+            (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+        ) ** 0.5  # r_t
+    return bias_correction1, bias_correction2, rect
 
 
 def step(
@@ -120,15 +129,9 @@ def step(
             g = g.add(param, alpha=cfg.weight_decay)  # g_t + lambda theta
     exp_avg = exp_avg.lerp(g, 1 - cfg.beta1)  # m_t
     exp_avg_sq = exp_avg_sq.mul(cfg.beta2).addcmul(g, g, value=1 - cfg.beta2)  # v_t
-    bias_correction1 = 1 - cfg.beta1**t  # c_1
-    bias_correction2 = 1 - cfg.beta2**t  # c_2
+    bias_correction1, bias_correction2, rect = rectification(t, cfg)  # c_1, c_2, r_t
     m_hat = exp_avg / bias_correction1  # hat m_t
-    rho_inf = 2 / (1 - cfg.beta2) - 1  # rho_inf
-    rho_t = rho_inf - 2 * t * (cfg.beta2**t) / bias_correction2  # rho_t
-    if rho_t > 5.0:
-        rect = (
-            (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
-        ) ** 0.5  # r_t
+    if rect is not None:
         adaptive_lr = (bias_correction2**0.5) / exp_avg_sq.sqrt().add(cfg.eps)  # a_t
         param = param.add(m_hat * cfg.lr * adaptive_lr * rect, alpha=-1.0).to(dtype)  # theta_t
     else:
@@ -143,9 +146,10 @@ class RAdam(FunctionalOptimizer):
 
     config_from_group: ClassVar[Callable[[dict[str, Any]], Any]] = RAdamConfig.from_group
     state_type = RAdamState
-    init_state = init
+    init_param = init
     step_param = step
     sparse_grad_error = "RAdam does not support sparse gradients"
+    capturable_checks_step = False
 
     def __init__(
         self,
@@ -185,14 +189,3 @@ class RAdam(FunctionalOptimizer):
             "differentiable": differentiable,
         }
         super().__init__(params, defaults)
-
-    def _check_param(self, p: Tensor, group: dict[str, Any]) -> None:
-        """torch's step-time checks and messages (radam.py:100-101, 284-292)."""
-        if p.grad is not None and p.grad.is_sparse:
-            raise RuntimeError(self.sparse_grad_error)
-        devices = [*CAPTURABLE_DEVICES[:3], torch._C._get_privateuse1_backend_name(), "xla"]
-        if group["capturable"] and p.device.type not in devices:
-            raise AssertionError(
-                "If capturable=True, params and state_steps must be on supported devices: "
-                f"{devices}."
-            )

@@ -41,41 +41,36 @@ with :math:`v_0 = \bar g_0 = b_0 = 0` and no bias correction.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
-from torch.optim.optimizer import ParamsT, _get_capturable_supported_devices
+from torch.optim.optimizer import ParamsT
 
-from optimizers._shell import FunctionalOptimizer, step_counter, to_scalar
+from optverify.optimizers._shell import (
+    FunctionalOptimizer,
+    GroupConfig,
+    group_key,
+    step_counter,
+    to_scalar,
+)
 
 __all__ = ["RMSprop", "RMSpropConfig", "RMSpropState", "init", "step"]
 
 
 @dataclass(frozen=True)
-class RMSpropConfig:
-    lr: float | Tensor  # gamma
+class RMSpropConfig(GroupConfig):
+    lr: float | Tensor = field(metadata=group_key(convert=to_scalar))  # gamma
     alpha: float  # alpha
     eps: float  # epsilon
     weight_decay: float  # lambda
     momentum: float  # mu
     centered: bool
     maximize: bool
-    capturable: bool = False  # where torch keeps ``step``
-
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> RMSpropConfig:
-        return cls(
-            lr=to_scalar(group["lr"]),
-            alpha=group["alpha"],
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            momentum=group["momentum"],
-            centered=group["centered"],
-            maximize=group["maximize"],
-            capturable=bool(group["capturable"]),
-        )
+    capturable: bool = field(
+        default=False, metadata=group_key(convert=bool)
+    )  # where torch keeps ``step``
 
 
 class RMSpropState(NamedTuple):
@@ -85,7 +80,7 @@ class RMSpropState(NamedTuple):
     grad_avg: Tensor | None = None  # bar g_t (only if centered at creation)
 
 
-def init(param: Tensor, cfg: RMSpropConfig) -> RMSpropState:
+def init(param: Tensor, grad: Tensor | None, cfg: RMSpropConfig) -> RMSpropState:
     """Zero averages shaped like ``param``; the optional ones only where torch makes them."""
     zeros = torch.zeros_like(param, memory_format=torch.preserve_format)
     return RMSpropState(
@@ -145,7 +140,7 @@ class RMSprop(FunctionalOptimizer):
 
     config_from_group: ClassVar[Callable[[dict[str, Any]], Any]] = RMSpropConfig.from_group
     state_type = RMSpropState
-    init_state = init
+    init_param = init
     step_param = step
     sparse_grad_error = "RMSprop does not support sparse gradients"
 
@@ -189,17 +184,3 @@ class RMSprop(FunctionalOptimizer):
             "differentiable": differentiable,
         }
         super().__init__(params, defaults)
-
-    def _check_param(self, p: Tensor, group: dict[str, Any]) -> None:
-        """torch's checks: sparse gradients, then capturable devices (rmsprop.py:290-299)."""
-        if p.grad is not None and p.grad.is_sparse:
-            raise RuntimeError(self.sparse_grad_error)
-        if group["capturable"]:
-            devices = _get_capturable_supported_devices()
-            step_t = self.state[p].get("step")
-            on_step_device = step_t is None or step_t.device.type == p.device.type
-            if not (on_step_device and p.device.type in devices):
-                raise AssertionError(
-                    "If capturable=True, params and state_steps must be on supported devices: "
-                    f"{devices}."
-                )

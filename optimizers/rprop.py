@@ -48,41 +48,35 @@ order, each to the result of the one before.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from optimizers._shell import CAPTURABLE_DEVICES, FunctionalOptimizer, step_counter, to_scalar
+from optverify.optimizers._shell import (
+    FunctionalOptimizer,
+    GroupConfig,
+    group_key,
+    step_counter,
+    to_scalar,
+)
 
 __all__ = ["Rprop", "RpropConfig", "RpropState", "init", "step"]
 
 
 @dataclass(frozen=True)
-class RpropConfig:
-    lr: float | Tensor  # gamma (seeds Delta only)
-    etaminus: float  # eta_-
-    etaplus: float  # eta_+
-    step_size_min: float  # Gamma_min
-    step_size_max: float  # Gamma_max
+class RpropConfig(GroupConfig):
+    lr: float | Tensor = field(metadata=group_key(convert=to_scalar))  # gamma (seeds Delta only)
+    etaminus: float = field(metadata=group_key("etas", 0))  # eta_-
+    etaplus: float = field(metadata=group_key("etas", 1))  # eta_+
+    step_size_min: float = field(metadata=group_key("step_sizes", 0))  # Gamma_min
+    step_size_max: float = field(metadata=group_key("step_sizes", 1))  # Gamma_max
     maximize: bool
-    capturable: bool = False  # where torch keeps ``step``
-
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> RpropConfig:
-        etaminus, etaplus = group["etas"]
-        step_size_min, step_size_max = group["step_sizes"]
-        return cls(
-            lr=to_scalar(group["lr"]),
-            etaminus=etaminus,
-            etaplus=etaplus,
-            step_size_min=step_size_min,
-            step_size_max=step_size_max,
-            maximize=group["maximize"],
-            capturable=bool(group["capturable"]),
-        )
+    capturable: bool = field(
+        default=False, metadata=group_key(convert=bool)
+    )  # where torch keeps ``step``
 
 
 class RpropState(NamedTuple):
@@ -91,12 +85,12 @@ class RpropState(NamedTuple):
     step_size: Tensor  # Delta_t
 
 
-def init(param: Tensor, cfg: RpropConfig) -> RpropState:
+def init(param: Tensor, grad: Tensor | None, cfg: RpropConfig) -> RpropState:
     """``prev = 0``; ``step_size = lr`` (``lr + lr i`` for complex) like the gradient.
 
-    torch fills ``step_size`` with ``full_like(grad, ...)``, so it takes ``param.grad``'s
-    layout when there is one (its dtype and shape are the parameter's)."""
-    like = param.grad if param.grad is not None else param
+    torch fills ``step_size`` with ``full_like(grad, ...)``, so it takes ``grad``'s layout
+    when there is one (its dtype and shape are the parameter's)."""
+    like = grad if grad is not None else param
     lr = cfg.lr.item() if isinstance(cfg.lr, Tensor) else cfg.lr  # what full_like reads
     if param.dtype.is_complex:
         step_size = torch.full_like(like, complex(lr, lr))  # Delta_0 = gamma + gamma i
@@ -137,9 +131,10 @@ class Rprop(FunctionalOptimizer):
 
     config_from_group: ClassVar[Callable[[dict[str, Any]], Any]] = RpropConfig.from_group
     state_type = RpropState
-    init_state = init
+    init_param = init
     step_param = step
     sparse_grad_error = "Rprop does not support sparse gradients"
+    capturable_checks_step = False
 
     def __init__(
         self,
@@ -169,14 +164,3 @@ class Rprop(FunctionalOptimizer):
             "capturable": capturable,
         }
         super().__init__(params, defaults)
-
-    def _check_param(self, p: Tensor, group: dict[str, Any]) -> None:
-        """torch's step-time checks and messages (rprop.py:88-89, 247-255)."""
-        if p.grad is not None and p.grad.is_sparse:
-            raise RuntimeError(self.sparse_grad_error)
-        devices = [*CAPTURABLE_DEVICES[:3], torch._C._get_privateuse1_backend_name(), "xla"]
-        if group["capturable"] and p.device.type not in devices:
-            raise AssertionError(
-                "If capturable=True, params and state_steps must be on supported devices: "
-                f"{devices}."
-            )

@@ -25,43 +25,38 @@ Written to agree bit-for-bit with ``torch.optim.SGD(foreach=False)``
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from optimizers._shell import FunctionalOptimizer, check_fused_flags, to_scalar
+from optverify.optimizers._shell import (
+    FunctionalOptimizer,
+    GroupConfig,
+    check_fused_flags,
+    group_key,
+    to_scalar,
+)
 
 __all__ = ["SGD", "SGDConfig", "SGDState", "init", "step"]
 
 
 @dataclass(frozen=True)
-class SGDConfig:
-    lr: float | Tensor  # gamma
+class SGDConfig(GroupConfig):
+    lr: float | Tensor = field(metadata=group_key(convert=to_scalar))  # gamma
     momentum: float  # mu
     dampening: float  # tau
     weight_decay: float | Tensor  # lambda
     nesterov: bool
     maximize: bool
 
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> SGDConfig:
-        return cls(
-            lr=to_scalar(group["lr"]),
-            momentum=group["momentum"],
-            dampening=group["dampening"],
-            weight_decay=group["weight_decay"],
-            nesterov=group["nesterov"],
-            maximize=group["maximize"],
-        )
-
 
 class SGDState(NamedTuple):
     momentum_buffer: Tensor | None = None  # b_t (absent until the first step with momentum)
 
 
-def init(param: Tensor, cfg: SGDConfig) -> SGDState:
+def init(param: Tensor, grad: Tensor | None, cfg: SGDConfig) -> SGDState:
     """SGD keeps no state until its first momentum step."""
     return SGDState()
 
@@ -90,7 +85,7 @@ class SGD(FunctionalOptimizer):
 
     config_from_group: ClassVar[Callable[[dict[str, Any]], Any]] = SGDConfig.from_group
     state_type = SGDState
-    init_state = init
+    init_param = init
     step_param = step
     accepts_sparse_grad = True
 

@@ -40,37 +40,26 @@ are left untouched. The LaTeX is grouped as the code computes it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from optimizers._shell import FunctionalOptimizer, to_scalar, write_back
+from optverify.optimizers._shell import FunctionalOptimizer, GroupConfig, group_key, to_scalar
 
 __all__ = ["SparseAdam", "SparseAdamConfig", "SparseAdamState", "init", "step"]
 
 
 @dataclass(frozen=True)
-class SparseAdamConfig:
-    lr: float | Tensor  # gamma
-    beta1: float
-    beta2: float
+class SparseAdamConfig(GroupConfig):
+    lr: float | Tensor = field(metadata=group_key(convert=to_scalar))  # gamma
+    beta1: float = field(metadata=group_key("betas", 0))
+    beta2: float = field(metadata=group_key("betas", 1))
     eps: float  # epsilon
-    maximize: bool
-
-    @classmethod
-    def from_group(cls, group: dict[str, Any]) -> SparseAdamConfig:
-        beta1, beta2 = group["betas"]
-        return cls(
-            lr=to_scalar(group["lr"]),
-            beta1=beta1,
-            beta2=beta2,
-            eps=group["eps"],
-            maximize=group.get("maximize", False),
-        )
+    maximize: bool = field(metadata=group_key(missing=False))
 
 
 class SparseAdamState(NamedTuple):
@@ -79,7 +68,7 @@ class SparseAdamState(NamedTuple):
     exp_avg_sq: Tensor  # v
 
 
-def init(param: Tensor, cfg: SparseAdamConfig) -> SparseAdamState:
+def init(param: Tensor, grad: Tensor | None, cfg: SparseAdamConfig) -> SparseAdamState:
     """Zero moments shaped like ``param`` and ``step = 0``."""
     zeros = torch.zeros_like(param, memory_format=torch.preserve_format)
     return SparseAdamState(step=0, exp_avg=zeros, exp_avg_sq=zeros.clone())
@@ -119,7 +108,7 @@ class SparseAdam(FunctionalOptimizer):
 
     config_from_group: ClassVar[Callable[[dict[str, Any]], Any]] = SparseAdamConfig.from_group
     state_type = SparseAdamState
-    init_state = init
+    init_param = init
     step_param = step
     accepts_sparse_grad = True
 
@@ -163,36 +152,20 @@ class SparseAdam(FunctionalOptimizer):
                 "SparseAdam does not support complex parameters"
             )
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One step; ``closure`` re-evaluates the loss (with grad).
+    def _scans_group_first(self, group: dict[str, Any]) -> bool:
+        """torch scans a group (state created, ``step`` counted) before updating any of it."""
+        return True
 
-        As torch does, a group is first scanned (state created, ``step`` counted) and only
-        then updated, so a dense gradient met mid-group leaves the earlier parameters of that
-        group with a counted ``step`` but no update.
-        """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            cfg = SparseAdamConfig.from_group(group)
-            scanned: list[Tensor] = []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if not p.grad.is_sparse:
-                    for q in scanned:  # torch has already counted these steps
-                        self.state[q]["step"] += 1
-                    raise RuntimeError(
-                        "SparseAdam does not support dense gradients, please consider Adam instead"
-                    )
-                if not self.state[p]:
-                    self._store_state(p, init(p, cfg))
-                scanned.append(p)
-            for p in scanned:
-                assert p.grad is not None
-                new_param, new_state = step(p, p.grad, self._load_state(p), cfg)
-                write_back(p, new_param)
-                self._store_state(p, new_state)
-        return loss
+    def _prepare_param(
+        self, p: Tensor, group: dict[str, Any], cfg: Any, scanned: Sequence[Tensor]
+    ) -> None:
+        """torch's scan: a dense gradient refused (after torch has counted the steps of the
+        parameters ``scanned`` before it, which are then left with no update), state created."""
+        assert p.grad is not None
+        if not p.grad.is_sparse:
+            for q in scanned:
+                self.state[q]["step"] += 1
+            raise RuntimeError(
+                "SparseAdam does not support dense gradients, please consider Adam instead"
+            )
+        super()._prepare_param(p, group, cfg, scanned)

@@ -29,13 +29,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import optimizers
-from optimizers import fast
-from optimizers._fast._base import MultiTensorOptimizer
-from properties import tolerances
-from properties.conformance import assert_conforms, factory
-from properties.harness import Problem, run_lockstep
-from properties.strategies import problems
+from optverify import optimizers
+from optverify.optimizers import fast
+from optverify.optimizers._fast._base import MultiTensorOptimizer
+from optverify.properties import tolerances
+from optverify.properties.conformance import assert_conforms, factory
+from optverify.properties.harness import Problem, run_lockstep
+from optverify.properties.strategies import problems
 from tests._support import seed_for_profile, spec
 
 NAMES = sorted(fast.FAST)
@@ -77,7 +77,7 @@ def _matches_readable(name: str, target: type, max_examples: int) -> None:
     @given(problem=strategy)
     def agrees(problem: Problem) -> None:
         found = run_lockstep(factory(target), factory(sp.ours), problem, tolerances.faithful)
-        assert found is None, f"{target.__name__} departs from optimizers.{name}: {found}"
+        assert found is None, f"{target.__name__} departs from optverify.optimizers.{name}: {found}"
 
     agrees()
 
@@ -235,7 +235,7 @@ def test_compiled_matches_readable(name: str) -> None:
 def test_compiled_kernel_runs_on_large_tensors(n: int) -> None:
     """With the default threshold a large tensor goes through the compiled kernel (which is
     then built), a small one beside it through the multi-tensor path; both agree."""
-    from optimizers._fast import adam as fast_adam
+    from optverify.optimizers._fast import adam as fast_adam
 
     # values far from 0: a step that nearly cancels a parameter would turn the one-ulp
     # differences of another operation order into large relative ones

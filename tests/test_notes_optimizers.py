@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from optimizers import notes
+from optverify.optimizers import notes
 
 
 def _step(opt_cls: type[torch.optim.Optimizer], grads: list[float], **kw: object) -> float:

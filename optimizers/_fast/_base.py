@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from optimizers._shell import FunctionalOptimizer, write_back
+from optverify.optimizers._shell import FunctionalOptimizer, write_back
 
 __all__ = [
     "COMPILED_DTYPES",
@@ -53,7 +53,9 @@ __all__ = [
     "buckets",
     "item",
     "lerp",
+    "per_step",
     "real",
+    "step_values",
     "take",
 ]
 
@@ -84,6 +86,26 @@ def real(tensors: Sequence[Tensor]) -> list[Tensor]:
     return [torch.view_as_real(t) if t.is_complex() else t for t in tensors]
 
 
+def step_values(steps: Sequence[Tensor]) -> list[float]:
+    """The Python numbers of a bucket's 0-d ``step`` tensors, in one read-back (``stack`` then
+    ``tolist``) instead of one ``.item()`` per tensor."""
+    if len({s.device for s in steps}) == 1:
+        return [float(v) for v in torch.stack(list(steps)).tolist()]
+    return [float(s.item()) for s in steps]
+
+
+def per_step(values: Sequence[float], fn: Callable[[float], Any]) -> list[Any]:
+    """``[fn(t) for t in values]``, with ``fn`` (a readable core's scalar function) called once
+    per distinct ``t``: the parameters of a group usually share their step count."""
+    cache: dict[float, Any] = {}
+    out = []
+    for t in values:
+        if t not in cache:
+            cache[t] = fn(t)
+        out.append(cache[t])
+    return out
+
+
 def take(values: Sequence[Any], indices: Sequence[int]) -> list[Any]:
     """``[values[i] for i in indices]``."""
     return [values[i] for i in indices]
@@ -106,13 +128,21 @@ class CompiledKernel:
     """A per-tensor kernel compiled on first use by ``torch.compile(fullgraph=True,
     dynamic=True)``: one compilation serves every tensor size.
 
-    ``kernel(tensors, scalars, **flags)`` calls ``fn(*flat_tensors, s, **flags)`` with each
-    tensor viewed as 1-D (``None`` passed through) and the Python scalars packed into one
-    1-D tensor ``s`` of the first tensor's dtype, so a new scalar value never recompiles and
-    one call costs one small tensor, not one per scalar. Python ``bool`` flags select
-    variants; each variant and each dtype is compiled once (beyond
-    ``torch._dynamo.config.recompile_limit`` variants torch runs the kernel eagerly, which
-    gives the same results, slower).
+    ``kernel(tensors, scalars, **flags)`` calls ``fn(*tensors, s, **flags)`` with the
+    (contiguous) tensors as they are (``None`` passed through) and the Python scalars packed
+    into one 1-D tensor ``s`` of the first tensor's dtype, so a new scalar value never
+    recompiles and one call costs one small tensor, not one per scalar. Python ``bool`` flags
+    select variants; each variant, each dtype and each number of dimensions is compiled once
+    (beyond ``torch._dynamo.config.recompile_limit`` variants torch runs the kernel eagerly,
+    which gives the same results, slower).
+
+    The tensors are passed unflattened on purpose: a ``view(-1)`` argument is a view, and
+    for a graph that mutates views of its inputs dynamo guards on the views' bases and
+    AOTAutograd's runtime prologue handles the aliasing on every call. Measured on
+    ResNet-50's list (42 compiled calls per Adam step): 0.78 ms of prologue and 0.37 ms of
+    guards per call with views, 9 µs and 31 µs without; the step went from 155 ms to 77 ms
+    (under the profiler). The kernels are elementwise (or full reductions), so the shape
+    does not change what they compute.
 
     The kernel writes its results into its inputs with ``copy_``; inductor turns that into
     stores into the original buffers, fused with the arithmetic into one loop.
@@ -139,14 +169,18 @@ class CompiledKernel:
     def __call__(
         self, tensors: Sequence[Tensor | None], scalars: Sequence[float], **flags: bool
     ) -> None:
+        like = tensors[0]
+        assert like is not None
+        self.call(tensors, torch.tensor(scalars, dtype=like.dtype, device=like.device), **flags)
+
+    def call(self, tensors: Sequence[Tensor | None], s: Tensor, **flags: bool) -> None:
+        """As calling the kernel, with the scalars already packed into ``s`` (built once for
+        the tensors that share them)."""
         if self._compiled is None:
             self._compiled = torch.compile(
                 self.fn, fullgraph=True, dynamic=True, options=self.options
             )
-        like = tensors[0]
-        assert like is not None
-        s = torch.tensor(scalars, dtype=like.dtype, device=like.device)
-        self._compiled(*(t.view(-1) if t is not None else None for t in tensors), s, **flags)
+        self._compiled(*tensors, s, **flags)
 
 
 class MultiTensorOptimizer(FunctionalOptimizer):
@@ -200,8 +234,8 @@ class MultiTensorOptimizer(FunctionalOptimizer):
 
     def _split(self, tensors: Sequence[Sequence[Tensor | None]]) -> tuple[list[int], list[int]]:
         """``(compiled, rest)``: the indices ``i`` whose tensors ``tensors[k][i]`` all suit the
-        compiled kernel (large enough, float32/float64, contiguous, so that ``view(-1)`` is
-        the tensor itself), and the others, for the multi-tensor path."""
+        compiled kernel (large enough, float32/float64, contiguous and of one shape: the
+        compiled loop runs over the storage in order), and the others, for the multi-tensor path."""
         n = len(tensors[0])
         if not self.compiled:
             return [], list(range(n))
@@ -210,7 +244,10 @@ class MultiTensorOptimizer(FunctionalOptimizer):
         for i, p in enumerate(tensors[0]):
             assert p is not None
             ok = p.numel() >= max(self.compile_min_numel, 2) and p.dtype in COMPILED_DTYPES
-            ok = ok and all(ts[i] is None or ts[i].is_contiguous() for ts in tensors)  # type: ignore[union-attr]
+            ok = ok and all(
+                t is None or (t.is_contiguous() and t.shape == p.shape)
+                for t in (ts[i] for ts in tensors)
+            )
             (compiled if ok else rest).append(i)
         return compiled, rest
 

@@ -27,8 +27,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimizers import adadelta
-from optimizers._fast._base import (
+from optverify.optimizers import adadelta
+from optverify.optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
     item,

@@ -19,18 +19,23 @@ core. Per parameter, with :math:`t` its own step count and :math:`n` its number 
    \theta_t &\leftarrow \theta + (-\alpha_t/\delta_t)\, U_t
    \end{aligned}
 
-The two norms are read back as Python numbers (they decide :math:`\alpha_t` and
-:math:`\delta_t`), so a step is three passes over memory at least: :math:`\lVert\theta\rVert`;
-:math:`V_t` with :math:`\lVert U_t\rVert`; the update.
+Both norms are global: no element of :math:`\theta_t` can be written before all of
+:math:`\theta_{t-1}` and :math:`U_t` have been read, so an exact step is two passes over
+memory at least, 32 bytes per float32 element (first pass: read :math:`\theta, g, V`;
+second: read them again, write :math:`\theta, V`), not the 20 of a single pass.
 
 * :class:`Adafactor` runs the readable core's tensor operations in place, :math:`g_t^2` and
   :math:`U_t` in one scratch buffer per parameter shape kept by the optimiser (not part of
-  its state): the same operations in the same order, without a fresh allocation per step.
-* :class:`CompiledAdafactor` compiles the second and third passes (:func:`_moments`,
-  :func:`_apply`) for float32/float64 vectors of at least ``compile_min_numel`` elements:
-  :math:`\lVert U_t\rVert` is computed as :math:`\sqrt{\sum U_t^2}` and :math:`U_t` is
-  recomputed in the update instead of stored (another rounding order: the faithful
-  tolerance).
+  its state): the same operations in the same order, without a fresh allocation per step
+  (bit for bit with torch's for-loop).
+* :class:`CompiledAdafactor` runs those two passes as compiled kernels for float32/float64
+  vectors of at least ``compile_min_numel`` elements: :func:`_moments` reads only and
+  returns :math:`(\sum\theta_{t-1}^2, \sum U_t^2)` (with :math:`V_t` in registers);
+  :func:`_scale` turns them into :math:`-\alpha_t/\delta_t` on the device (never read back
+  to Python); :func:`_apply` recomputes :math:`V_t` with the same expression, stores it and
+  :math:`\theta_t`. The norms are sums of squares, and :math:`U_t` is recomputed, not
+  stored (another rounding order: the faithful tolerance). Matrices (row and column
+  factors) take the readable core.
 """
 
 from __future__ import annotations
@@ -40,49 +45,74 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from optimizers import adafactor
-from optimizers._fast._base import COMPILED_DTYPES, CompiledKernel, lerp
+from optverify.optimizers import adafactor
+from optverify.optimizers._fast._base import COMPILED_DTYPES, CompiledKernel, lerp
 
 __all__ = ["Adafactor", "CompiledAdafactor"]
 
 
-def _moments(g: Tensor, v: Tensor, s: Tensor, *, maximize: bool, low: bool) -> Tensor:
-    r""":math:`V_t` in place; returns :math:`\sum U_t^2`. ``s`` holds :math:`c_t,
-    \epsilon_1^2`."""
+def _moments(p: Tensor, g: Tensor, v: Tensor, s: Tensor, *, maximize: bool, low: bool) -> Tensor:
+    r"""The first pass (reads only): :math:`(\sum\theta_{t-1}^2, \sum U_t^2)`, with
+    :math:`V_t` computed in registers and not stored. ``s`` holds :math:`c_t, \epsilon_1^2`."""
     c_t, eps1_sq = s[0], s[1]
     if maximize:
         g = -g  # g_t (maximize)
     v_new = lerp(v, g * g, c_t, low=low)  # V_t
-    v.copy_(v_new)
     u = g * torch.rsqrt(torch.clamp(v_new, min=eps1_sq))  # U_t
-    return (u * u).sum()
+    return torch.stack(((p * p).sum(), (u * u).sum()))
 
 
-def _apply(p: Tensor, g: Tensor, v: Tensor, s: Tensor, *, maximize: bool, decay: bool) -> None:
-    r""":math:`\theta_t` in place. ``s`` holds :math:`\epsilon_1^2, 1-\gamma\lambda,
-    -\alpha_t/\delta_t`."""
-    eps1_sq, factor, neg_step = s[0], s[1], s[2]
+def _apply(
+    p: Tensor,
+    g: Tensor,
+    v: Tensor,
+    scale: Tensor,
+    s: Tensor,
+    *,
+    maximize: bool,
+    low: bool,
+    decay: bool,
+) -> None:
+    r"""The second pass: :math:`V_t` (recomputed, the same expression) and :math:`\theta_t`
+    in place; ``scale`` is the 1-element :math:`-\alpha_t/\delta_t` (:func:`_scale`). ``s``
+    holds :math:`c_t, \epsilon_1^2, 1-\gamma\lambda`."""
+    c_t, eps1_sq, factor = s[0], s[1], s[2]
     if maximize:
-        g = -g
-    u = g * torch.rsqrt(torch.clamp(v, min=eps1_sq))  # U_t
+        g = -g  # g_t (maximize)
+    v_new = lerp(v, g * g, c_t, low=low)  # V_t
+    u = g * torch.rsqrt(torch.clamp(v_new, min=eps1_sq))  # U_t
     theta = p * factor if decay else p  # theta (1 - gamma lambda)
-    p.copy_(theta + neg_step * u)  # theta_t
+    p.copy_(theta + scale[0] * u)  # theta_t
+    v.copy_(v_new)
+
+
+def _scale(sums: Tensor, numel: int, rho: float, cfg: adafactor.AdafactorConfig) -> Tensor:
+    r""":math:`-\alpha_t/\delta_t` from the first pass's sums, on their device, in float64
+    (the readable core's Python arithmetic), as a 1-element tensor of their dtype. Python's
+    ``max(a, x)`` is ``x if x > a else a`` (a NaN norm gives ``a``), hence ``where``, not
+    ``clamp`` (which would propagate the NaN)."""
+    root = sums.double().sqrt() / (numel**0.5)  # RMS(theta_{t-1}), RMS(U_t)
+    rms_theta, ratio = root[0:1], root[1:2] / cfg.d
+    alpha = torch.where(rms_theta > cfg.eps2, rms_theta, cfg.eps2) * rho  # alpha_t
+    clip = torch.where(ratio > 1.0, ratio, 1.0)  # delta_t
+    return (-alpha / clip).to(sums.dtype)
 
 
 class _Reduction:
-    """A compiled kernel that returns its reduction as a Python number."""
+    """A compiled kernel that returns its (small) result tensor."""
 
     def __init__(self, fn: Any) -> None:
         self.fn = fn
         self._compiled: Any = None
 
-    def __call__(self, tensors: list[Tensor], scalars: list[float], **flags: bool) -> float:
+    def __call__(self, tensors: list[Tensor], scalars: list[float], **flags: bool) -> Tensor:
         if self._compiled is None:
             self._compiled = torch.compile(
                 self.fn, fullgraph=True, dynamic=True, options=CompiledKernel.options
             )
         s = torch.tensor(scalars, dtype=tensors[0].dtype, device=tensors[0].device)
-        return float(self._compiled(*(t.view(-1) for t in tensors), s, **flags))
+        result: Tensor = self._compiled(*tensors, s, **flags)
+        return result
 
 
 _MOMENTS = _Reduction(_moments)
@@ -123,11 +153,6 @@ class Adafactor(adafactor.Adafactor):
             return
         eps1 = torch.finfo(p.dtype).eps if cfg.eps1 is None else cfg.eps1  # epsilon_1
         step_t = state["step"]
-        step_t.add_(1)  # t
-        t = step_t.item()
-        c_t = t**cfg.beta2_decay  # c_t
-        rho = min(cfg.lr, 1 / (t**0.5))  # rho_t
-        alpha = max(cfg.eps2, p.norm(2).item() / (p.numel() ** 0.5)) * rho  # alpha_t
         use_compiled = (
             self.compiled
             and p.numel() >= max(self.compile_min_numel, 2)
@@ -136,14 +161,18 @@ class Adafactor(adafactor.Adafactor):
             and grad.is_contiguous()
             and v.is_contiguous()
         )
+        step_t.add_(1)  # t
+        t = step_t.item()
+        c_t, rho = adafactor.schedule(t, cfg)  # c_t, rho_t
         if use_compiled:
-            flags = {"maximize": cfg.maximize}
-            sum_u2 = _MOMENTS([grad, v], [c_t, eps1 * eps1], low=c_t < 0.5, **flags)
-            clip = max(1.0, sum_u2**0.5 / ((p.numel() ** 0.5) * cfg.d))  # delta_t
+            flags = {"maximize": cfg.maximize, "low": c_t < 0.5}
+            sums = _MOMENTS([p, grad, v], [c_t, eps1 * eps1], **flags)
             decay = cfg.weight_decay != 0
             factor = float(1 - cfg.lr * cfg.weight_decay) if decay else 1.0
-            _APPLY([p, grad, v], [eps1 * eps1, factor, float(-alpha / clip)], decay=decay, **flags)
+            scale = _scale(sums, p.numel(), float(rho), cfg)
+            _APPLY([p, grad, v, scale], [c_t, eps1 * eps1, factor], decay=decay, **flags)
             return
+        alpha = max(cfg.eps2, p.norm(2).item() / (p.numel() ** 0.5)) * rho  # alpha_t
         g = -grad if cfg.maximize else grad  # g_t (maximize)
         if cfg.weight_decay != 0:
             p.mul_(1 - cfg.lr * cfg.weight_decay)  # theta (1 - gamma lambda)

@@ -27,12 +27,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimizers import adagrad
-from optimizers._fast._base import (
+from optverify.optimizers import adagrad
+from optverify.optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
     item,
+    per_step,
     real,
+    step_values,
     take,
 )
 
@@ -73,10 +75,8 @@ class Adagrad(MultiTensorOptimizer, adagrad.Adagrad):
     ) -> None:
         steps = [s["step"] for s in sts]
         torch._foreach_add_(steps, 1)  # t
-        neg_clrs = []
-        for step_t in steps:
-            t = step_t.item()
-            neg_clrs.append(-item(cfg.lr / (1 + (t - 1) * cfg.lr_decay)))  # -tilde gamma_t
+        clrs = per_step(step_values(steps), lambda t: adagrad.decayed_lr(t, cfg))
+        neg_clrs = [-item(clr) for clr in clrs]  # -tilde gamma_t
         has_wd = cfg.weight_decay != 0
         ps, gs, sums = real(ps), real(gs), real([s["sum"] for s in sts])
         compiled, rest = self._split([ps, gs, sums])

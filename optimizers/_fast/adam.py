@@ -35,13 +35,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimizers import adam
-from optimizers._fast._base import (
+from optverify.optimizers import adam
+from optverify.optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
     item,
     lerp,
+    per_step,
     real,
+    step_values,
     take,
 )
 
@@ -130,18 +132,22 @@ def _update_bucket(
     decoupled = cfg.weight_decay != 0 and cfg.decoupled_weight_decay
     coupled = cfg.weight_decay != 0 and not cfg.decoupled_weight_decay
     decay = item(1 - cfg.lr * cfg.weight_decay) if decoupled else 1.0
-    bc2_sqrts, neg_step_sizes = [], []
-    for step_t in steps:
-        t = step_t.item()
-        bias_correction1 = 1 - cfg.beta1**t
-        bc2_sqrts.append(item((1 - cfg.beta2**t) ** 0.5))
-        neg_step_sizes.append(-item(cfg.lr / bias_correction1))
+    # the readable core's scalar function, once per distinct step count
+    scalars = per_step(step_values(steps), lambda t: adam.bias_corrections(t, cfg))
+    neg_step_sizes = [-item(step_size) for step_size, _ in scalars]
+    bc2_sqrts = [item(bc2_sqrt) for _, bc2_sqrt in scalars]
     compiled, rest = opt._split([ps, gs, ms, vs, maxs or [None] * len(ps)])
+    packed: dict[tuple[float, float], Tensor] = {}  # one scalar tensor per step count
     for i in compiled:
-        _COMPILED(
-            [ps[i], gs[i], ms[i], vs[i], maxs[i] if maxs is not None else None],
-            [decay, item(cfg.weight_decay), w1, item(cfg.beta2), w2, 1 / bc2_sqrts[i],
-             item(cfg.eps), neg_step_sizes[i]],
+        key = (bc2_sqrts[i], neg_step_sizes[i])
+        s = packed.get(key)
+        if s is None:
+            s = packed[key] = torch.tensor(
+                [decay, item(cfg.weight_decay), w1, item(cfg.beta2), w2, 1 / bc2_sqrts[i],
+                 item(cfg.eps), neg_step_sizes[i]], dtype=ps[i].dtype, device=ps[i].device,
+            )  # fmt: skip
+        _COMPILED.call(
+            [ps[i], gs[i], ms[i], vs[i], maxs[i] if maxs is not None else None], s,
             maximize=cfg.maximize, low=w1 < 0.5, coupled=coupled, decoupled=decoupled,
         )  # fmt: skip
     if rest:

@@ -26,8 +26,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimizers import adamax
-from optimizers._fast._base import (
+from optverify.optimizers import adamax
+from optverify.optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
     item,

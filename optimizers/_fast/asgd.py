@@ -31,8 +31,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimizers import asgd
-from optimizers._fast._base import (
+from optverify.optimizers import asgd
+from optverify.optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
     item,

@@ -34,8 +34,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimizers import nadam
-from optimizers._fast._base import (
+from optverify.optimizers import nadam
+from optverify.optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
     item,

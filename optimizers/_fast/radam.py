@@ -34,13 +34,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimizers import radam
-from optimizers._fast._base import (
+from optverify.optimizers import radam
+from optverify.optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
     item,
     lerp,
+    per_step,
     real,
+    step_values,
     take,
 )
 
@@ -102,17 +104,9 @@ class RAdam(MultiTensorOptimizer, radam.RAdam):
         steps = [s["step"] for s in sts]
         torch._foreach_add_(steps, 1)  # t
         bc1s, bc2_sqrts, rects = [], [], []
-        rho_inf = 2 / (1 - cfg.beta2) - 1  # rho_inf
-        for step_t in steps:
-            t = step_t.item()
-            bias_correction1 = 1 - cfg.beta1**t  # c_1
-            bias_correction2 = 1 - cfg.beta2**t  # c_2
-            rho_t = rho_inf - 2 * t * (cfg.beta2**t) / bias_correction2  # rho_t
-            rect = None
-            if rho_t > 5.0:
-                rect = (
-                    (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
-                ) ** 0.5  # r_t
+        for bias_correction1, bias_correction2, rect in per_step(
+            step_values(steps), lambda t: radam.rectification(t, cfg)
+        ):  # c_1, c_2, r_t: the readable core's function
             bc1s.append(bias_correction1)
             bc2_sqrts.append(bias_correction2**0.5)
             rects.append(rect)

@@ -39,8 +39,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimizers import rmsprop
-from optimizers._fast._base import (
+from optverify.optimizers import rmsprop
+from optverify.optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
     item,

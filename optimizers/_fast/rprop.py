@@ -31,8 +31,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optimizers import rprop
-from optimizers._fast._base import (
+from optverify.optimizers import rprop
+from optverify.optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
     real,
