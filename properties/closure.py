@@ -19,6 +19,7 @@ three tensors of drawn shapes, so that the optimiser's own flattening is exercis
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,10 +27,17 @@ import torch
 from hypothesis import strategies as st
 from torch import Tensor
 
-from properties import strategies as s
-from properties.harness import Problem
+from optverify.properties import strategies as s
+from optverify.properties.harness import Problem
 
-__all__ = ["OBJECTIVES", "closure_problems", "least_squares", "quadratic", "rosenbrock"]
+__all__ = [
+    "CLOSURE_OPTIONS",
+    "OBJECTIVES",
+    "closure_problems",
+    "least_squares",
+    "quadratic",
+    "rosenbrock",
+]
 
 Objective = Callable[[Sequence[Tensor]], Tensor]
 
@@ -118,8 +126,32 @@ def _objective(
                                       b.to(dtype=dtype, device=device))  # fmt: skip
 
 
-@st.composite
+#: the keyword options :func:`closure_problems` takes: its own (``kinds``) and those of
+#: :func:`properties.strategies.problems`, of which it ignores the ones that do not apply to
+#: an objective (gradient kinds, parameter shapes and counts, long streams)
+CLOSURE_OPTIONS = frozenset({"kinds", *inspect.signature(s.problems).parameters} - {"hyper"})
+
+
 def closure_problems(
+    hyper: Callable[[], st.SearchStrategy[dict[str, Any]]], **options: Any
+) -> st.SearchStrategy[Problem]:
+    """A closed-loop :class:`Problem` with one param group (LBFGS allows no more).
+
+    Takes the options of :func:`properties.strategies.problems` (ignoring those that do not
+    apply to an objective) and ``kinds``, which restricts the objectives (complex dtypes draw
+    only ``quadratic``); any other name raises ``TypeError``.
+    """
+    unknown = sorted(set(options) - CLOSURE_OPTIONS)
+    if unknown:
+        raise TypeError(
+            f"closure_problems: unknown option(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(CLOSURE_OPTIONS))}"
+        )
+    return _closure_problems(hyper, **options)
+
+
+@st.composite
+def _closure_problems(
     draw: st.DrawFn,
     hyper: Callable[[], st.SearchStrategy[dict[str, Any]]],
     *,
@@ -130,15 +162,15 @@ def closure_problems(
     max_steps: int = 4,
     reloadable: bool = True,
     kinds: Sequence[str] = OBJECTIVES,
-    **options: Any,
+    **ignored: Any,
 ) -> Problem:
-    """A closed-loop :class:`Problem` with one param group (LBFGS allows no more).
-
-    Accepts (and ignores) the other options of :func:`properties.strategies.problems` that do
-    not apply to an objective (gradient kinds, parameter shapes, long streams). ``kinds``
-    restricts the objectives (complex dtypes draw only ``quadratic``).
-    """
-    dtype = draw(st.sampled_from(list(dtypes)))
+    """:func:`closure_problems`, its options checked (``ignored``: options of
+    :func:`properties.strategies.problems` that do not apply to an objective)."""
+    # complex parameters only where a complex objective (the quadratic) is among the kinds
+    usable = [d for d in dtypes if "quadratic" in kinds or not d.is_complex]
+    if not usable:
+        raise ValueError(f"closure_problems: no objective in {kinds} takes {list(dtypes)}")
+    dtype = draw(st.sampled_from(usable))
     params, objective = draw(_objective(dtype, device, kinds))
     first = draw(hyper())
     n_steps = draw(st.integers(min_steps, max_steps))

@@ -25,19 +25,24 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from properties.tolerances import Tol
+from optverify.properties.tolerances import Tol
 
 __all__ = [
     "Divergence",
     "OptimizerFactory",
     "Problem",
     "Run",
+    "apply_schedule",
     "compare_values",
+    "construct",
     "first_divergence",
+    "fresh_params",
     "make_param_groups",
     "reload",
     "run_lockstep",
     "run_problem",
+    "state_of",
+    "step_once",
 ]
 
 #: Builds an optimiser from torch-style param groups (``[{"params": [...], **hyper}, ...]``).
@@ -68,6 +73,10 @@ class Problem:
     steps: int | None = None
     named: bool = False
     reload_at: int | None = None
+    #: per parameter: ``""`` contiguous, ``"transposed"`` (a transposed view of a matrix) or
+    #: ``"strided"`` (every other element of a buffer twice as wide): same values, other
+    #: strides, for implementations that assume contiguous memory
+    layouts: tuple[str, ...] = ()
 
     @property
     def n_steps(self) -> int:
@@ -77,6 +86,13 @@ class Problem:
         """The gradients before step ``k`` (the stream repeats when ``steps`` is longer)."""
         return self.grads[k % len(self.grads)]
 
+    def __repr__(self) -> str:
+        # compact: Hypothesis reprs failing examples, and tensors of 1 000 elements are long
+        return f"Problem({self.describe()})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))  # Hypothesis's pretty printer would list every field
+
     def describe(self) -> str:
         """One line: shapes, dtypes and devices of the parameters, and the run length."""
         shapes = ", ".join(
@@ -84,6 +100,9 @@ class Problem:
         )
         device = self.params[0].device.type if self.params else "cpu"
         text = f"params [{shapes}] on {device}, {len(self.groups)} group(s), {self.n_steps} step(s)"
+        odd = [f"param {i} {how}" for i, how in enumerate(self.layouts) if how]
+        if odd:
+            text += f" ({', '.join(odd)}: not contiguous)"
         if self.steps is not None and self.grads:
             text += f" (a stream of {len(self.grads)} repeated)"
         if self.reload_at is not None:
@@ -155,8 +174,27 @@ def _clone_hyper(hyper: Mapping[str, Any]) -> dict[str, Any]:
     return {k: clone(v) for k, v in hyper.items()}
 
 
-def _fresh_params(problem: Problem) -> list[Tensor]:
-    return [p.detach().clone().requires_grad_(True) for p in problem.params]
+def fresh_params(problem: Problem) -> list[Tensor]:
+    """Leaf copies of the initial parameters, laid out in memory as ``problem.layouts`` says."""
+    layouts = problem.layouts or ("",) * len(problem.params)
+    return [_laid_out(p.detach(), how).requires_grad_(True) for p, how in zip(
+        problem.params, layouts, strict=True)]  # fmt: skip
+
+
+def _laid_out(p: Tensor, how: str) -> Tensor:
+    """A copy of ``p`` with the same values, contiguous or as the view ``how`` names."""
+    if how == "transposed" and p.dim() >= 2:
+        # a copy laid out row-major for the transpose (``contiguous()`` would return the
+        # problem's own tensor when the transpose is already contiguous, e.g. 1 x n)
+        return p.transpose(-1, -2).clone(memory_format=torch.contiguous_format).transpose(-1, -2)
+    if how == "strided" and p.dim() >= 1:
+        base = torch.zeros((*p.shape[:-1], 2 * p.shape[-1]), dtype=p.dtype, device=p.device)
+        view = base[..., ::2]
+        view.copy_(p)
+        return view
+    if how not in ("", "transposed", "strided"):
+        raise ValueError(f"unknown parameter layout {how!r}")
+    return p.clone()
 
 
 def _mismatch_sizes(
@@ -250,7 +288,7 @@ def _short(v: Any) -> Any:
     return v
 
 
-def _construct(factory: OptimizerFactory, params: list[Tensor], problem: Problem) -> Run:
+def construct(factory: OptimizerFactory, params: list[Tensor], problem: Problem) -> Run:
     try:
         return Run(factory(make_param_groups(params, problem)), params)
     except Exception as error:
@@ -261,7 +299,7 @@ def reload(factory: OptimizerFactory, run: Run, problem: Problem) -> Run:
     """A fresh optimiser over ``run``'s parameters, loaded from a deep copy of its state."""
     assert run.optimizer is not None
     saved = copy.deepcopy(run.optimizer.state_dict())
-    fresh = _construct(factory, run.params, problem)
+    fresh = construct(factory, run.params, problem)
     if fresh.error is None:
         assert fresh.optimizer is not None
         try:
@@ -274,7 +312,7 @@ def reload(factory: OptimizerFactory, run: Run, problem: Problem) -> Run:
 
 def run_problem(factory: OptimizerFactory, problem: Problem, steps: int | None = None) -> Run:
     """Run one optimiser alone on ``problem`` (the first ``steps`` steps); errors propagate."""
-    run = _construct(factory, _fresh_params(problem), problem)
+    run = construct(factory, fresh_params(problem), problem)
     if run.error is not None:
         raise run.error
     assert run.optimizer is not None
@@ -286,12 +324,12 @@ def run_problem(factory: OptimizerFactory, problem: Problem, steps: int | None =
             assert run.optimizer is not None
         if k in problem.schedule:
             assert run.optimizer is not None
-            _apply_schedule(run.optimizer, problem.schedule[k])
-        run.losses.append(_step(run, problem, k))
+            apply_schedule(run.optimizer, problem.schedule[k])
+        run.losses.append(step_once(run, problem, k))
     return run
 
 
-def _apply_schedule(opt: Optimizer, changes: tuple[Mapping[str, Any], ...]) -> None:
+def apply_schedule(opt: Optimizer, changes: tuple[Mapping[str, Any], ...]) -> None:
     for group, change in zip(opt.param_groups, changes, strict=False):
         group.update(_clone_hyper(change))
 
@@ -308,7 +346,7 @@ def _closure_for(run: Run, objective: Callable[[Sequence[Tensor]], Tensor]) -> C
     return closure
 
 
-def _step(run: Run, problem: Problem, k: int) -> Any:
+def step_once(run: Run, problem: Problem, k: int) -> Any:
     assert run.optimizer is not None
     if problem.objective is not None:
         return run.optimizer.step(_closure_for(run, problem.objective))
@@ -317,7 +355,7 @@ def _step(run: Run, problem: Problem, k: int) -> Any:
     return run.optimizer.step()
 
 
-def _state_of(run: Run, i: int) -> Mapping[str, Any]:
+def state_of(run: Run, i: int) -> Mapping[str, Any]:
     assert run.optimizer is not None
     return run.optimizer.state.get(run.params[i], {})
 
@@ -340,8 +378,8 @@ def run_lockstep(
     another exception type) diverges; when both raise the same exception type the run
     agrees up to there and stops.
     """
-    t = _construct(target, _fresh_params(problem), problem)
-    r = _construct(reference, _fresh_params(problem), problem)
+    t = construct(target, fresh_params(problem), problem)
+    r = construct(reference, fresh_params(problem), problem)
     if t.error is not None or r.error is not None:
         return _exception_divergence(-1, "constructor", t.error, r.error)
     # exact comparisons need no scale; faithful ones scale with the values before the step
@@ -354,17 +392,17 @@ def run_lockstep(
             t, r = t_reloaded, r_reloaded
         if k in problem.schedule:
             assert t.optimizer is not None and r.optimizer is not None
-            _apply_schedule(t.optimizer, problem.schedule[k])
-            _apply_schedule(r.optimizer, problem.schedule[k])
+            apply_schedule(t.optimizer, problem.schedule[k])
+            apply_schedule(r.optimizer, problem.schedule[k])
         checked = (k + 1) % check_every == 0 or k == problem.n_steps - 1
         before = _snapshot(r) if checked and scaled else None
         t_loss = r_loss = None
         try:
-            t_loss = _step(t, problem, k)
+            t_loss = step_once(t, problem, k)
         except Exception as error:
             t.error = error
         try:
-            r_loss = _step(r, problem, k)
+            r_loss = step_once(r, problem, k)
         except Exception as error:
             r.error = error
         if t.error is not None or r.error is not None:
@@ -448,7 +486,7 @@ def _compare_step(
             )  # fmt: skip
         if not compare_state:
             continue
-        t_state, r_state = _state_of(t, i), _state_of(r, i)
+        t_state, r_state = state_of(t, i), state_of(r, i)
         for key in r_state:
             if key not in t_state:
                 continue

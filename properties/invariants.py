@@ -17,15 +17,13 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from properties import tolerances
-from properties.harness import Problem, Run, compare_values, run_problem
-from properties.tolerances import Tol
+from optverify.properties import tolerances
+from optverify.properties.harness import Problem, Run, compare_values, run_problem
+from optverify.properties.specs import SPECS
+from optverify.properties.tolerances import Tol
 
 __all__ = [
-    "COMPLEX_ALPHAS",
     "INVARIANTS",
-    "RELOAD_CASTS_SCALAR_STATE",
-    "TENSOR_LR_PROMOTES",
     "InvariantViolation",
     "complex_is_view_as_real",
     "complex_view_as_real_domain",
@@ -269,32 +267,6 @@ def _real_view(value: Any) -> Any:
     return value
 
 
-#: hyperparameters that torch 2.13's for-loop path passes as the real ``alpha`` of an ``add``
-#: on *complex* tensors, before viewing them as real pairs or after viewing back: coupled
-#: weight decay (``grad.add(param, alpha=weight_decay)``, e.g. adam.py:428), Adadelta's
-#: ``param.add_(delta, alpha=-lr)`` (adadelta.py:301-302) and all of SGD (sgd.py:350-379,
-#: ``dampening`` as ``alpha=1 - dampening``). Each is a power of two in the domain of
-#: :func:`complex_is_view_as_real`.
-COMPLEX_ALPHAS: dict[str, tuple[str, ...]] = {
-    "SGD": ("lr", "weight_decay", "momentum", "dampening"),
-    "Adam": ("weight_decay",),
-    "Adamax": ("weight_decay",),
-    "Adagrad": ("weight_decay",),
-    "Adadelta": ("lr", "weight_decay"),
-    "RMSprop": ("weight_decay",),
-}
-
-#: optimisers whose ``load_state_dict`` casts float32 scalar state to a float64 parameter's
-#: dtype but leaves it as it is beside a complex128 one (torch 2.13 optimizer.py:774-803 casts
-#: for floating-point parameters only): NAdam's ``mu_product``, ASGD's ``eta`` and ``mu``
-RELOAD_CASTS_SCALAR_STATE = ("NAdam", "ASGD")
-
-#: optimisers whose decoupled weight decay multiplies a complex parameter by the tensor
-#: ``1 - lr * weight_decay`` when lr is a tensor (adam.py:419): for a 0-d complex64 parameter
-#: and a float64 lr, type promotion computes that product in complex128, while the real view
-#: (of dimension 1) stays float32 (Hypothesis found 1-ulp differences for AdamW)
-TENSOR_LR_PROMOTES = ("Adam", "AdamW")
-
 # below this a power of two times a gradient may fall into the subnormal range and round
 _SMALLEST_ALPHA = 2.0**-30
 
@@ -316,24 +288,29 @@ def _alpha_in_domain(key: str, value: Any) -> Any:
 
 def complex_view_as_real_domain(name: str, problem: Problem) -> Problem:
     """``problem`` (complex, for ``torch.optim.<name>``) moved into the domain on which torch
-    2.13 obeys :func:`complex_is_view_as_real` (its docstring gives the reasons).
+    2.13 obeys :func:`complex_is_view_as_real` (its docstring gives the reasons), as the
+    optimiser's :class:`~properties.specs.Spec` describes it.
 
     Non-finite gradient elements become zeros; each hyperparameter of
-    :data:`COMPLEX_ALPHAS` (first groups and scheduled changes) is rounded to a power of two
-    (``dampening`` so that ``1 - dampening`` is one); a tensor lr of
-    :data:`TENSOR_LR_PROMOTES` becomes the same float; LBFGS's ``max_eval=None`` becomes the
-    value torch's constructor derives from it (``max_iter * 5 // 4``: a param group's own
-    ``None`` reaches ``step`` unresolved, where torch raises ``TypeError``); optimisers of
-    :data:`RELOAD_CASTS_SCALAR_STATE` are not reloaded mid-run.
+    ``Spec.complex_alphas`` (first groups and scheduled changes) is rounded to a power of two
+    (``dampening`` so that ``1 - dampening`` is one); a tensor lr becomes the same float where
+    ``Spec.complex_tensor_lr_promotes``; a ``None`` of ``Spec.constructor_derived`` (LBFGS's
+    ``max_eval``) becomes the value torch's constructor derives from it; optimisers without
+    ``Spec.reload_exact_in_float64`` are not reloaded mid-run.
     """
-    alphas = COMPLEX_ALPHAS.get(name, ())
+    spec = SPECS.get(name)
+    alphas = spec.complex_alphas if spec is not None else ()
+    promotes = spec is not None and spec.complex_tensor_lr_promotes
+    derived = spec.constructor_derived if spec is not None else {}
+    reloads = spec is None or spec.reload_exact_in_float64
 
     def fix(hyper: Any) -> dict[str, Any]:
         fixed = {k: _alpha_in_domain(k, v) if k in alphas else v for k, v in hyper.items()}
-        if name in TENSOR_LR_PROMOTES and isinstance(fixed.get("lr"), Tensor):
+        if promotes and isinstance(fixed.get("lr"), Tensor):
             fixed["lr"] = float(fixed["lr"])
-        if name == "LBFGS" and "max_eval" in fixed and fixed["max_eval"] is None:
-            fixed["max_eval"] = fixed.get("max_iter", 20) * 5 // 4
+        for key, derive in derived.items():
+            if key in fixed and fixed[key] is None:
+                fixed[key] = derive(fixed)
         return fixed
 
     def finite(g: Tensor | None) -> Tensor | None:
@@ -344,7 +321,7 @@ def complex_view_as_real_domain(name: str, problem: Problem) -> Problem:
         hyper=tuple(fix(h) for h in problem.hyper),
         grads=tuple(tuple(finite(g) for g in row) for row in problem.grads),
         schedule={k: tuple(fix(c) for c in ch) for k, ch in problem.schedule.items()},
-        reload_at=None if name in RELOAD_CASTS_SCALAR_STATE else problem.reload_at,
+        reload_at=problem.reload_at if reloads else None,
     )
 
 
@@ -378,13 +355,14 @@ def complex_is_view_as_real(cls: type[Optimizer], problem: Problem) -> bool:
     * **powers of two as ``alpha``.** A complex ``add(x, alpha=a)`` rounds ``a * x`` before
       the addition; the real kernel rounds once (a fused multiply-add: measured on an AVX2
       CPU, 1-ulp differences in about one element in nine for ``a = 0.1``, none for
-      ``a = 0.125``). So each hyperparameter of :data:`COMPLEX_ALPHAS` is a power of two
+      ``a = 0.125``). So each hyperparameter of ``Spec.complex_alphas`` is a power of two
       (an exact product), and, as a precaution, gradients are kept where their squares are
       normal (the strategies' ``finite_squares``): such a product of a number near the
       subnormal range could round.
-    * **a float lr** for :data:`TENSOR_LR_PROMOTES` (a 0-d complex64 parameter times a 0-d
-      float64 tensor is computed in complex128; its 1-d real view times it, in float32).
-    * **no mid-run reload** for :data:`RELOAD_CASTS_SCALAR_STATE` (float32 scalar state is
+    * **a float lr** where ``Spec.complex_tensor_lr_promotes`` (a 0-d complex64 parameter
+      times a 0-d float64 tensor is computed in complex128; its 1-d real view times it, in
+      float32).
+    * **no mid-run reload** without ``Spec.reload_exact_in_float64`` (float32 scalar state is
       cast to float64 beside a float64 parameter, not beside a complex128 one).
 
     NAdam, RAdam, ASGD, Rprop and LBFGS view as real before any arithmetic: only the reload

@@ -10,6 +10,7 @@ same value kinds as dense streams (ordinary, extreme, exact zeros, ``inf``/``NaN
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -19,10 +20,10 @@ import torch
 from hypothesis import strategies as st
 from torch import Tensor
 
-from properties import strategies as s
-from properties.harness import Problem
+from optverify.properties import strategies as s
+from optverify.properties.harness import Problem
 
-__all__ = ["SPARSE_REFUSED", "sparse_grad", "sparse_problems"]
+__all__ = ["SPARSE_OPTIONS", "SPARSE_REFUSED", "sparse_grad", "sparse_problems"]
 
 #: hyperparameters with which torch refuses sparse gradients when non-zero (SGD: ``add(sparse,
 #: dense)``; Adagrad: "weight_decay option is not compatible with sparse gradients"). Problems
@@ -69,8 +70,33 @@ def sparse_grad(
     return grad.to(device)
 
 
-@st.composite
+#: the keyword options :func:`sparse_problems` takes (its own, and those of
+#: :func:`properties.strategies.problems`, to which it passes the rest)
+SPARSE_OPTIONS = frozenset({"refused", *inspect.signature(s.problems).parameters} - {"hyper"})
+
+
 def sparse_problems(
+    hyper: Callable[[], st.SearchStrategy[dict[str, Any]]], **options: Any
+) -> st.SearchStrategy[Problem]:
+    """A :func:`~properties.strategies.problems` problem with every gradient made sparse.
+
+    Parameters have at least one dimension (a COO tensor needs one to index). ``refused``
+    names hyperparameters with which torch refuses sparse gradients; they are zeroed in three
+    of four problems (in every group and schedule change), left as drawn in the rest, where
+    ours must refuse as torch does. The other options are those of
+    :func:`~properties.strategies.problems`; any other name raises ``TypeError``.
+    """
+    unknown = sorted(set(options) - SPARSE_OPTIONS)
+    if unknown:
+        raise TypeError(
+            f"sparse_problems: unknown option(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(SPARSE_OPTIONS))}"
+        )
+    return _sparse_problems(hyper, **options)
+
+
+@st.composite
+def _sparse_problems(
     draw: st.DrawFn,
     hyper: Callable[[], st.SearchStrategy[dict[str, Any]]],
     *,
@@ -81,13 +107,7 @@ def sparse_problems(
     refused: Sequence[str] = SPARSE_REFUSED,
     **options: Any,
 ) -> Problem:
-    """A :func:`~properties.strategies.problems` problem with every gradient made sparse.
-
-    Parameters have at least one dimension (a COO tensor needs one to index). ``refused``
-    names hyperparameters with which torch refuses sparse gradients; they are zeroed in three
-    of four problems (in every group and schedule change), left as drawn in the rest, where
-    ours must refuse as torch does.
-    """
+    """:func:`sparse_problems`, its options checked."""
     shapes = param_shapes if param_shapes is not None else s.shapes(min_dims=1)
     shapes = shapes.filter(lambda shape: len(shape) >= 1)
     dense = draw(

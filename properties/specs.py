@@ -16,11 +16,12 @@ import torch
 from hypothesis import strategies as st
 from torch.optim import Optimizer
 
-import optimizers
-from properties import strategies as s
-from properties.closure import closure_problems
-from properties.harness import Problem
-from properties.sparse import sparse_problems
+from optverify import optimizers
+from optverify.optimizers._shell import FUSED_DEVICES
+from optverify.properties import strategies as s
+from optverify.properties.closure import closure_problems
+from optverify.properties.harness import Problem
+from optverify.properties.sparse import sparse_problems
 
 __all__ = ["MODES", "SPECS", "ProblemBuilder", "Spec", "torch_class"]
 
@@ -29,6 +30,8 @@ MODES: dict[str, dict[str, Any]] = {
     "forloop": {"foreach": False},
     "foreach": {"foreach": True},
     "fused": {"fused": True},
+    # CUDA only: the step counter kept on the device (graph-capturable), for-loop arithmetic
+    "capturable": {"capturable": True, "foreach": False},
 }
 
 HyperStrategy = Callable[[], st.SearchStrategy[dict[str, Any]]]
@@ -64,7 +67,6 @@ class Spec:
     #: whose tensor lr enters tensor arithmetic where a float lr stays a Python double
     tensor_lr_exact: bool = True
     dtypes: tuple[torch.dtype, ...] = (torch.float64, torch.float32, torch.bfloat16, torch.float16)
-    extra: Mapping[str, Any] = field(default_factory=dict)
     #: the strategy of problems this optimiser takes, where the default dense gradient streams
     #: of :func:`properties.strategies.problems` do not apply (sparse-only, closure-driven)
     problems: ProblemBuilder | None = None
@@ -74,16 +76,36 @@ class Spec:
     single_group: bool = False
     #: torch rejects parameters that are not matrices (Muon: 2-D only)
     only_2d: bool = False
+    #: device types torch's ``fused=True`` runs on (Adagrad's fused kernel: CPU and CUDA only,
+    #: torch 2.13 adagrad.py:274)
+    fused_devices: tuple[str, ...] = FUSED_DEVICES
+    #: hyperparameters torch 2.13's for-loop path passes as the real ``alpha`` of an ``add``
+    #: on *complex* tensors (coupled weight decay ``grad.add(param, alpha=weight_decay)``,
+    #: e.g. adam.py:428; Adadelta's ``param.add_(delta, alpha=-lr)``, adadelta.py:301-302; all
+    #: of SGD, sgd.py:350-379, ``dampening`` as ``alpha=1 - dampening``): the domain of
+    #: :func:`properties.invariants.complex_is_view_as_real` makes each a power of two
+    complex_alphas: tuple[str, ...] = ()
+    #: decoupled weight decay multiplies a complex parameter by the tensor ``1 - lr *
+    #: weight_decay`` when lr is a tensor (adam.py:419): for a 0-d complex64 parameter and a
+    #: float64 lr, type promotion computes that product in complex128 while the real view
+    #: stays float32 (Hypothesis found 1-ulp differences for AdamW)
+    complex_tensor_lr_promotes: bool = False
+    #: hyperparameters torch's constructor derives from others when given ``None`` (LBFGS's
+    #: ``max_eval = max_iter * 5 // 4``); a param group's own ``None`` reaches ``step``
+    #: unresolved, where torch raises ``TypeError``
+    constructor_derived: Mapping[str, Callable[[Mapping[str, Any]], Any]] = field(
+        default_factory=dict
+    )
 
     @property
     def reference(self) -> type[Optimizer]:
         return torch_class(self.name)
 
-    @property
-    def has_grad_stream(self) -> bool:
-        """Problems are gradient streams (``Problem.grads``), not a closure's objective: the
-        invariants that edit gradients (maximize, None grads, state_dict replay) apply."""
-        return not self.needs_closure
+    def modes_on(self, device: str) -> tuple[str, ...]:
+        """torch's implementations of this optimiser that run on ``device`` (a device string
+        such as ``"cpu"`` or ``"cuda:0"``)."""
+        device_type = device.split(":")[0]
+        return tuple(m for m in self.modes if m != "fused" or device_type in self.fused_devices)
 
     @property
     def dense_problems(self) -> bool:
@@ -224,6 +246,7 @@ _SPECS = [
         modes=("forloop", "foreach", "fused"),
         supports_sparse=True,
         schedulable=("lr", "momentum", "weight_decay"),
+        complex_alphas=("lr", "weight_decay", "momentum", "dampening"),
     ),
     Spec(
         "Adam",
@@ -233,6 +256,8 @@ _SPECS = [
         flags=("amsgrad", "weight_decay", "decoupled_weight_decay", "maximize", "tensor lr"),
         modes=("forloop", "foreach", "fused"),
         schedulable=("lr", "betas", "weight_decay"),
+        complex_alphas=("weight_decay",),
+        complex_tensor_lr_promotes=True,
     ),
     Spec(
         "AdamW",
@@ -242,6 +267,7 @@ _SPECS = [
         flags=("amsgrad", "weight_decay", "maximize", "tensor lr"),
         modes=("forloop", "foreach", "fused"),
         schedulable=("lr", "weight_decay"),
+        complex_tensor_lr_promotes=True,
     ),
 ]
 
@@ -348,6 +374,8 @@ _SPECS += [
         supports_sparse=True,
         schedulable=("lr", "lr_decay", "weight_decay"),
         constructor_only=("initial_accumulator_value",),
+        fused_devices=("cpu", "cuda"),
+        complex_alphas=("weight_decay",),
     ),
     Spec(
         "Adadelta",
@@ -356,6 +384,7 @@ _SPECS += [
         invalid={"lr": _WILD, "rho": _WILD, "eps": _WILD, "weight_decay": _WILD},
         flags=("lr", "rho", "weight_decay", "maximize", "tensor lr"),
         schedulable=("lr", "rho", "weight_decay"),
+        complex_alphas=("lr", "weight_decay"),
     ),
     Spec(
         "RMSprop",
@@ -370,6 +399,7 @@ _SPECS += [
         },
         flags=("alpha", "momentum", "centered", "weight_decay", "maximize", "tensor lr"),
         schedulable=("lr", "alpha", "weight_decay"),
+        complex_alphas=("weight_decay",),
     ),
     Spec(
         "Adamax",
@@ -378,6 +408,7 @@ _SPECS += [
         invalid=_ADAM_INVALID,
         flags=("weight_decay", "maximize", "tensor lr"),
         schedulable=("lr", "betas", "weight_decay"),
+        complex_alphas=("weight_decay",),
     ),
     Spec(
         "NAdam",
@@ -477,6 +508,12 @@ def _lbfgs_hyper() -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+def _lbfgs_max_eval(hyper: Mapping[str, Any]) -> int:
+    """torch's LBFGS constructor: ``max_eval = max_iter * 5 // 4`` when ``None``
+    (lbfgs.py:255-256; ``max_iter`` defaults to 20)."""
+    return int(hyper.get("max_iter", 20)) * 5 // 4
+
+
 _SPECS += [
     Spec(
         "SparseAdam",
@@ -510,6 +547,7 @@ _SPECS += [
         schedulable=("lr", "max_iter", "tolerance_change"),
         problems=closure_problems,
         single_group=True,
+        constructor_derived={"max_eval": _lbfgs_max_eval},
     ),
 ]
 

@@ -10,24 +10,27 @@ gradient's kind (normal at a drawn power-of-ten scale, exact zeros, ``None``, wi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import torch
 from hypothesis import strategies as st
 from torch import Tensor
 
-from properties.harness import Problem
+from optverify.properties.harness import Problem
 
 __all__ = [
     "DEFAULT_DTYPES",
     "GRAD_KINDS",
+    "SIMD_SIZES",
     "ShapeStrategy",
     "beta",
+    "coverage_shapes",
     "eps",
     "learning_rate",
     "make_tensor",
     "nonnegative",
+    "overflow_band",
     "problems",
     "shapes",
 ]
@@ -41,6 +44,14 @@ ShapeStrategy = st.SearchStrategy[tuple[int, ...]]
 
 # Powers of ten at which values are drawn: mostly ordinary, sometimes extreme.
 _ORDINARY_EXPONENTS = st.integers(-4, 2)
+
+
+def overflow_band(dtype: torch.dtype) -> st.SearchStrategy[float]:
+    """Scales where ``g * g`` overflows ``dtype`` while ``g`` and ``(1 - beta) * g * g`` need
+    not: from the square root of the largest value up to a few times it (float32 about 1.8e19
+    to 7e19, float16 256 to 1 000)."""
+    root = math.sqrt(float(torch.finfo(_real(dtype)).max))
+    return st.sampled_from([1.0, 1.5, 2.0, 3.0]).map(lambda f: f * root)
 
 
 def _extreme_exponents(dtype: torch.dtype, squares: bool = False) -> st.SearchStrategy[int]:
@@ -94,6 +105,25 @@ def shapes(max_dims: int = 2, max_side: int = 4, min_dims: int = 0) -> ShapeStra
     return st.lists(st.integers(1, max_side), min_size=min_dims, max_size=max_dims).map(tuple)
 
 
+#: element counts around the vector widths of CPU kernels (16/32/64 lanes and their
+#: neighbours), where a kernel's vectorised body meets its scalar tail
+SIMD_SIZES = (15, 16, 17, 31, 32, 33, 63, 64, 65)
+
+
+def coverage_shapes(min_dims: int = 0) -> ShapeStrategy:
+    """Everything a kernel can get wrong: small shapes (most often; shrinks to them), sizes
+    at SIMD boundaries, up to ~1 000 elements, matrices of those sizes, empty tensors."""
+    small = shapes(min_dims=min_dims)
+    sized = st.sampled_from(SIMD_SIZES) | st.integers(66, 1000)
+    vectors = sized.map(lambda n: (n,))
+    matrices = st.tuples(sized, st.integers(2, 3)).map(lambda nm: (nm[0] // nm[1] + 1, nm[1]))
+    empty = st.sampled_from([(0,), (3, 0), (0, 2)])
+    extra = vectors | matrices
+    if min_dims >= 2:
+        extra, empty = matrices, st.just((3, 0))
+    return st.one_of(small, small, small, extra, empty)
+
+
 def make_tensor(
     shape: Sequence[int], dtype: torch.dtype, device: str, seed: int, scale: float
 ) -> Tensor:
@@ -116,8 +146,11 @@ def _grad(
     if kind == "zeros":
         return torch.zeros(shape, dtype=dtype, device=device)
     exponent = draw(st.one_of(_ORDINARY_EXPONENTS, _extreme_exponents(dtype, squares)))
-    grad = make_tensor(shape, dtype, device, draw(st.integers(0, 2**16)), 10.0**exponent)
-    if kind == "nonfinite":
+    magnitude = 10.0**exponent
+    if not squares and _real(dtype) != torch.float64 and draw(st.integers(0, 9)) == 9:
+        magnitude = draw(overflow_band(dtype))
+    grad = make_tensor(shape, dtype, device, draw(st.integers(0, 2**16)), magnitude)
+    if kind == "nonfinite" and grad.numel():
         flat = grad.view(-1) if grad.dim() else grad.view(1)
         where = draw(st.integers(0, flat.numel() - 1))
         flat[where] = draw(st.sampled_from([math.inf, -math.inf, math.nan]))
@@ -139,23 +172,41 @@ def problems(
     allow_none_grads: bool = True,
     long_steps: int | None = 260,
     reloadable: bool = True,
-    finite_squares: bool = False,
+    finite_squares: bool | Collection[torch.dtype] = False,
+    layouts: bool = False,
+    mixed_dtypes: bool = False,
 ) -> Problem:
     """A whole :class:`Problem`: parameters, one or two groups, gradients, a schedule.
 
     ``hyper()`` draws one group's hyperparameters; ``schedulable`` names the ones an LR
     scheduler may change between steps (``lr`` first of all). Some problems run
     ``long_steps`` steps (the stream repeats) and some checkpoint and reload mid-run.
-    ``finite_squares`` keeps gradient magnitudes where their squares are normal and finite.
+    ``finite_squares`` (all dtypes, or those named) keeps gradient magnitudes where their
+    squares are normal and finite (otherwise, below float64, one gradient in ten lies in the
+    :func:`overflow_band`). ``layouts`` makes some parameters non-contiguous views;
+    ``mixed_dtypes`` gives, in some problems, each parameter its own dtype.
     """
     dtype = draw(st.sampled_from(list(dtypes)))
     n_params = draw(st.integers(1, max_params))
     shape_strategy = param_shapes if param_shapes is not None else shapes()
     param_shapes_drawn = [draw(shape_strategy) for _ in range(n_params)]
+    mixed = mixed_dtypes and len(dtypes) > 1 and n_params > 1 and draw(st.integers(0, 4)) == 4
+    param_dtypes = [
+        draw(st.sampled_from(list(dtypes))) if mixed else dtype for _ in range(n_params)
+    ]
     params = tuple(
-        make_tensor(s, dtype, device, draw(st.integers(0, 2**16)), 10.0 ** draw(st.integers(-2, 2)))
-        for s in param_shapes_drawn
+        make_tensor(s, d, device, draw(st.integers(0, 2**16)), 10.0 ** draw(st.integers(-2, 2)))
+        for s, d in zip(param_shapes_drawn, param_dtypes, strict=True)
     )
+    drawn_layouts: tuple[str, ...] = ()
+    if layouts:
+        drawn_layouts = tuple(
+            draw(st.sampled_from(["", "", "", "strided"] + (["transposed"] if len(s) >= 2 else [])))
+            if len(s) >= 1 else ""
+            for s in param_shapes_drawn
+        )  # fmt: skip
+        if not any(drawn_layouts):
+            drawn_layouts = ()
     n_groups = draw(st.integers(1, 2)) if n_params > 1 else 1
     cut = draw(st.integers(1, n_params - 1)) if n_groups == 2 else n_params
     groups = ((tuple(range(cut)), tuple(range(cut, n_params))) if n_groups == 2 else
@@ -165,10 +216,13 @@ def problems(
     grads = []
     for _ in range(n_steps):
         row = []
-        for s in param_shapes_drawn:
-            g = draw(_grad(s, dtype, device, finite_squares))
+        for s, d in zip(param_shapes_drawn, param_dtypes, strict=True):
+            squares = (
+                finite_squares if isinstance(finite_squares, bool) else _real(d) in finite_squares
+            )
+            g = draw(_grad(s, d, device, squares))
             if g is None and not allow_none_grads:
-                g = torch.zeros(s, dtype=dtype, device=device)
+                g = torch.zeros(s, dtype=d, device=device)
             row.append(g)
         grads.append(tuple(row))
     schedule: dict[int, tuple[Mapping[str, Any], ...]] = {}
@@ -183,7 +237,11 @@ def problems(
     # Now and then a long run: the stream repeats for hundreds of steps (drift that only
     # shows late, such as a step counter kept in low precision).
     steps = draw(st.sampled_from([None] * 19 + [long_steps])) if long_steps else None
-    reload_at = draw(st.none() | st.integers(0, n_steps - 1)) if reloadable else None
+    # a checkpoint reloaded mid-run in about half the problems (before step 1 it restores an
+    # empty state, which tests little)
+    reload_at = None
+    if reloadable and draw(st.booleans()):
+        reload_at = draw(st.integers(1, n_steps - 1)) if n_steps > 1 else 0
     return Problem(
         params=params,
         groups=groups,
@@ -193,4 +251,5 @@ def problems(
         named=draw(st.booleans()),
         steps=steps,
         reload_at=reload_at,
+        layouts=drawn_layouts,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import settings
 
-from properties.specs import SPECS, Spec
+from optverify.properties.specs import SPECS, Spec
 
 
 def seed_for_profile() -> int | None:

@@ -7,14 +7,15 @@ Each bug is our correct functional core with one change, so the diff *is* the bu
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import Tensor
 
-import optimizers
-from optimizers import adagrad, adam, rmsprop, sgd
+from optverify import optimizers
+from optverify.optimizers import adagrad, adam, rmsprop, sgd
 
 # --------------------------------------------------------------------------------------------
 # Adam family
@@ -29,6 +30,21 @@ def _adam_variant(
     reordered: bool = False,
 ):  # type: ignore[no-untyped-def]
     def step(param: Tensor, grad: Tensor, state: adam.AdamState, cfg: adam.AdamConfig):  # type: ignore[no-untyped-def]
+        if reordered and param.is_complex():
+            # torch.optim.Adam adds L2 decay in complex arithmetic (a complex product spreads a
+            # NaN from one component to the other), then views complex as pairs of reals
+            g = -grad if cfg.maximize else grad
+            if cfg.weight_decay != 0 and not cfg.decoupled_weight_decay:
+                g = g.add(param, alpha=cfg.weight_decay)
+            real = [torch.view_as_real(t) if t is not None else None for t in state[1:]]
+            coupled = 0.0 if not cfg.decoupled_weight_decay else cfg.weight_decay
+            flat = dataclasses.replace(cfg, maximize=False, weight_decay=coupled)
+            new_param, new = step(
+                torch.view_as_real(param), torch.view_as_real(g),
+                adam.AdamState(state.step, *real), flat,
+            )  # fmt: skip
+            parts = [torch.view_as_complex(t) if t is not None else None for t in new[1:]]
+            return torch.view_as_complex(new_param), adam.AdamState(new.step, *parts)
         step_t = state.step + 1
         if step_dtype is not None:
             step_t = step_t.to(step_dtype)
@@ -38,8 +54,12 @@ def _adam_variant(
         elif cfg.weight_decay != 0 and not decay_after_moments:
             g = g.add(param, alpha=cfg.weight_decay)
         if reordered:  # the textbook order: beta m + (1 - beta) g, (v / bc2)^(1/2), lr/bc1 * m/d
-            m = state.exp_avg * cfg.beta1 + (1 - cfg.beta1) * g
-            v = state.exp_avg_sq * cfg.beta2 + (1 - cfg.beta2) * (g * g)
+            # the EMA as torch's lerp: after an infinite gradient with beta1 = 0 the textbook
+            # beta m + (1 - beta) g gives inf where torch gives NaN (a non-finite kind finding)
+            m = state.exp_avg.lerp(g, 1 - cfg.beta1)
+            # g·g scaled as torch's addcmul does (in float opmath): squaring first overflows
+            # float16 for |g| > 256 where torch stays finite (an overflow finding)
+            v = torch.addcmul(state.exp_avg_sq * cfg.beta2, g, g.conj(), value=1 - cfg.beta2)
         else:
             m = state.exp_avg.lerp(g, 1 - cfg.beta1)
             v = state.exp_avg_sq.clone().mul_(cfg.beta2).addcmul_(g, g, value=1 - cfg.beta2)
@@ -52,8 +72,8 @@ def _adam_variant(
             v_used = max_sq
         if eps_inside_sqrt:
             denom = (v_used / bc2 + cfg.eps).sqrt()
-        elif reordered:
-            denom = (v_used / bc2).sqrt() + cfg.eps
+        elif reordered:  # the root of v-hat as sqrt(v)/sqrt(bc2): v/bc2 overflows first
+            denom = v_used.sqrt() / bc2**0.5 + cfg.eps
         else:
             denom = (v_used.sqrt() / bc2**0.5).add(cfg.eps)
         if reordered:
@@ -190,7 +210,9 @@ class AdamStateNotRestored(optimizers.Adam):
         super().load_state_dict(state_dict)
         # the bug: a fresh optimiser's cache stays empty, so it restarts from zero moments
         for p in self.state:
-            self._cache[id(p)] = adam.init(p, adam.AdamConfig.from_group(self.param_groups[0]))
+            self._cache[id(p)] = adam.init(
+                p, None, adam.AdamConfig.from_group(self.param_groups[0])
+            )
 
 
 class SGDSecondGroupIgnored(optimizers.SGD):

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-import optimizers
-from optimizers import adafactor, asgd, muon, nadam, radam, rprop, sparse_adam
+from optverify import optimizers
+from optverify.optimizers import adafactor, asgd, muon, nadam, radam, rprop, sparse_adam
 
 
 def _rebuilt(
@@ -54,7 +54,10 @@ class RpropZeroIsSignChange(optimizers.Rprop):
 class RAdamThresholdFour(optimizers.RAdam):
     """Rectification from ρ_t > 4 (the paper's threshold) instead of torch's ρ_t > 5."""
 
-    step_param = _rebuilt(radam.step, [("if rho_t > 5.0:", "if rho_t > 4.0:")])
+    step_param = _rebuilt(
+        radam.step, [],
+        rectification=_rebuilt(radam.rectification, [("if rho_t > 5.0:", "if rho_t > 4.0:")]),
+    )  # fmt: skip
 
 
 class NAdamMuProductAheadByOne(optimizers.NAdam):
@@ -80,7 +83,6 @@ class AdafactorRowColSwapped(optimizers.Adafactor):
     of columns (the two sizes swapped): R and C are off by n/m and m/n."""
 
     step_param = _adafactor_step
-    _update_param = _rebuilt(optimizers.Adafactor._update_param, [], step=_adafactor_step)
 
 
 class LBFGSDropsNewestPair(optimizers.LBFGS):
@@ -132,9 +134,7 @@ def _sparse_adam_dense_rows(
 class SparseAdamUpdatesAbsentRows(optimizers.SparseAdam):
     """Rows that received no gradient this step still move (by their stale moments)."""
 
-    step = _rebuilt(  # type: ignore[assignment]
-        optimizers.SparseAdam.step, [], step=_sparse_adam_dense_rows
-    )
+    step_param = _sparse_adam_dense_rows
 
 
 _muon_ns_swapped = _rebuilt(
@@ -146,9 +146,7 @@ _muon_step_ns_swapped = _rebuilt(muon.step, [], newton_schulz=_muon_ns_swapped)
 class MuonCoefficientsSwapped(optimizers.Muon):
     """Newton–Schulz with the coefficients (a, b, c) read as (a, c, b)."""
 
-    step = _rebuilt(  # type: ignore[assignment]
-        optimizers.Muon.step, [], step=_muon_step_ns_swapped
-    )
+    step_param = _muon_step_ns_swapped
 
 
 _muon_step_no_nesterov = _rebuilt(
@@ -161,9 +159,7 @@ _muon_step_no_nesterov = _rebuilt(
 class MuonNesterovIgnored(optimizers.Muon):
     """``nesterov=True`` ignored: the update orthogonalises B_t, not lerp(g_t, B_t, μ)."""
 
-    step = _rebuilt(  # type: ignore[assignment]
-        optimizers.Muon.step, [], step=_muon_step_no_nesterov
-    )
+    step_param = _muon_step_no_nesterov
 
 
 #: bug class -> the torch optimiser it claims to be

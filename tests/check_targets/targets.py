@@ -167,3 +167,28 @@ class IntStepAdam(torch.optim.Optimizer):
                 denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(group["eps"])
                 p.addcdiv_(exp_avg, denom, value=-step_size)
         return None
+
+
+class NeedsScale(torch.optim.SGD):
+    """SGD whose constructor needs an argument torch's does not take (``--init scale=...``)."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, *, scale: float) -> None:
+        super().__init__(params, lr=lr)
+        self.scale = scale
+
+
+def make_sgd(params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0) -> Any:
+    """A factory target: ``module:make_sgd`` checks what it returns."""
+    return torch.optim.SGD(params, lr=lr, momentum=momentum)
+
+
+class InterruptedSGD(torch.optim.SGD):
+    """torch's SGD, interrupted (as by Ctrl-C) at its 40th step."""
+
+    steps = 0
+
+    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+        type(self).steps += 1
+        if type(self).steps == 40:
+            raise KeyboardInterrupt
+        return super().step(closure)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 
-from properties.closure import OBJECTIVES, closure_problems
-from properties.conformance import assert_conforms, factory
-from properties.harness import Problem, run_problem
+from optverify.properties.closure import OBJECTIVES, closure_problems
+from optverify.properties.conformance import assert_conforms, factory
+from optverify.properties.harness import Problem, run_problem
 from tests._support import NAMES, seed_for_profile, spec
 
 CLOSURE_NAMES = [n for n in NAMES if spec(n).needs_closure]

@@ -30,23 +30,23 @@ from hypothesis import Phase, given, settings
 from torch import Tensor
 from torch.optim import Optimizer
 
-import optimizers
-from optimizers.adam import AdamConfig, AdamState
-from optimizers.adam import step as adam_step
-from properties.conformance import (
+from optverify import optimizers
+from optverify.optimizers.adam import AdamConfig, AdamState
+from optverify.optimizers.adam import step as adam_step
+from optverify.properties.conformance import (
     NonConformance,
     accepted_hyperparameters,
     assert_conforms,
     check_problem,
     torch_modes_disagree,
 )
-from properties.harness import Problem
-from properties.invariants import (
+from optverify.properties.harness import Problem
+from optverify.properties.invariants import (
     InvariantViolation,
     complex_is_view_as_real,
     complex_view_as_real_domain,
 )
-from properties.sparse import sparse_problems
+from optverify.properties.sparse import sparse_problems
 from tests._support import NAMES, seed_for_profile, spec
 
 COMPLEX = [torch.complex64, torch.complex128]
@@ -124,8 +124,9 @@ def _with(params: Callable[[], list[Any]], **kwargs: Any) -> Build:
     return build
 
 
-def _muon_adds_a_vector(cls: type[Optimizer]) -> Optimizer:
-    """Muon's constructor refuses non-2-D parameters, ``add_param_group`` does not."""
+def _adds_a_vector(cls: type[Optimizer]) -> Optimizer:
+    """A matrix at construction, a vector through ``add_param_group`` (Muon's constructor
+    refuses non-2-D parameters, ``add_param_group`` does not)."""
     opt = cls([_param(2, 2)])
     opt.add_param_group({"params": [_param(3)]})
     return opt
@@ -188,42 +189,6 @@ C64, C128 = torch.complex64, torch.complex128
 def _refusals() -> list[Case]:
     """Every input torch 2.13 refuses that its source names (see each message there)."""
     cases = [
-        # _adafactor.py:84-85, _muon.py:146-147: at step, for a parameter with a gradient
-        Case("Adafactor", "complex parameter", _with(lambda: [_param(2, 3, dtype=C64)])),
-        Case("Muon", "complex parameter", _with(lambda: [_param(2, 3, dtype=C128)])),
-        # sparse_adam.py:42-61: complex or sparse parameters, at construction
-        Case(
-            "SparseAdam",
-            "complex parameter",
-            _with(lambda: [_param(2, 3, dtype=C64)]),
-            grads=_sparse,
-        ),
-        Case(
-            "SparseAdam",
-            "sparse parameter",
-            _with(lambda: [_param(2, 3).detach().to_sparse().requires_grad_()]),
-            grads=_sparse,
-        ),
-        # sparse_adam.py:88-91
-        Case("SparseAdam", "dense gradient", _with(lambda: [_param(2, 3)])),
-        # _muon.py:128-133 (constructor), _muon.py:329-330 (at step: a gradient not a matrix)
-        Case("Muon", "0-D parameter", _with(lambda: [_param()])),
-        Case("Muon", "1-D parameter", _with(lambda: [_param(3)])),
-        Case("Muon", "3-D parameter", _with(lambda: [_param(2, 2, 2)])),
-        Case("Muon", "1-D parameter from add_param_group", _muon_adds_a_vector),
-        # lbfgs.py:268-271
-        Case(
-            "LBFGS",
-            "two param groups",
-            _with(lambda: [{"params": [_param(2)]}, {"params": [_param(3)]}]),
-        ),
-        # adagrad.py:396-399
-        Case(
-            "Adagrad",
-            "sparse gradient with weight_decay",
-            _with(lambda: [_param(2, 3)], weight_decay=0.1),
-            grads=_sparse,
-        ),
         # adam.py:51-86
         Case(
             "Adam",
@@ -246,9 +211,41 @@ def _refusals() -> list[Case]:
     for name in NAMES:
         s = spec(name)
         accepted = accepted_hyperparameters(s.reference) or set()
+        grads = _sparse if s.sparse_only else _dense
+        if not s.supports_complex:
+            # at step for a parameter with a gradient (_adafactor.py:84-85, _muon.py:146-147),
+            # at construction for SparseAdam (sparse_adam.py:42-61)
+            cases.append(
+                Case(name, "complex parameter", _with(lambda: [_param(2, 3, dtype=C64)]), grads)
+            )
+        if s.sparse_only:
+            # sparse_adam.py:42-61 (sparse parameters, at construction), 88-91 (dense grads)
+            cases += [
+                Case(name, "sparse parameter",
+                     _with(lambda: [_param(2, 3).detach().to_sparse().requires_grad_()]), _sparse),
+                Case(name, "dense gradient", _with(lambda: [_param(2, 3)])),
+            ]  # fmt: skip
+        if s.only_2d:
+            # _muon.py:128-133 (constructor), _muon.py:329-330 (at step: a gradient not a matrix)
+            cases += [
+                Case(name, "0-D parameter", _with(lambda: [_param()]), grads),
+                Case(name, "1-D parameter", _with(lambda: [_param(3)]), grads),
+                Case(name, "3-D parameter", _with(lambda: [_param(2, 2, 2)]), grads),
+                Case(name, "1-D parameter from add_param_group", _adds_a_vector, grads),
+            ]
+        if s.single_group:
+            # lbfgs.py:268-271
+            cases.append(Case(name, "two param groups", _with(_two_groups), grads))
         if not s.supports_sparse and not s.needs_closure:
             # "<name> does not support sparse gradients", in each _init_group
             cases.append(Case(name, "sparse gradient", _with(lambda: [_param(2, 3)]), _sparse))
+        if s.supports_sparse and not s.sparse_only:
+            # "weight_decay option is not compatible with sparse gradients" (adagrad.py:396-399);
+            # SGD: add(sparse, dense) is refused (sgd.py:350)
+            cases.append(
+                Case(name, "sparse gradient with weight_decay",
+                     _with(lambda: [_param(2, 3)], weight_decay=0.1), _sparse)
+            )  # fmt: skip
         if "fused" in accepted:
             # optimizer.py:188-199 (floating point on a fused device), checked at step
             cases += [
@@ -274,13 +271,19 @@ def _refusals() -> list[Case]:
     return cases
 
 
+def _two_groups() -> list[Any]:
+    return [{"params": [_param(2, 2)]}, {"params": [_param(2, 2)]}]
+
+
 #: near misses: inputs beside a refusal that torch 2.13 takes (ours must not refuse more)
 ACCEPTED = [
     # torch checks only parameters that have a gradient
-    Case("Adafactor", "complex parameter without a gradient",
-         _with(lambda: [_param(2, 3), _param(2, dtype=C64)]), _first_only),
-    Case("Muon", "complex parameter without a gradient",
-         _with(lambda: [_param(2, 3), _param(2, 2, dtype=C64)]), _first_only),
+    *(
+        Case(name, "complex parameter without a gradient",
+             _with(lambda: [_param(2, 3), _param(2, 2, dtype=C64)]), _first_only)
+        for name in NAMES
+        if not spec(name).supports_complex and not spec(name).sparse_only
+    ),
     Case("LBFGS", "complex parameter", _with(lambda: [_param(2, 3, dtype=C64)])),
     Case("Adam", "foreach, complex parameter", _with(lambda: [_param(2, 3, dtype=C64)],
                                                       foreach=True)),
@@ -329,6 +332,22 @@ def test_supports_complex_is_what_torch_does(name: str) -> None:
     case = Case(name, "complex64 matrix", _with(lambda: [_param(2, 3, dtype=C64)]), grads)
     accepted = outcome(spec(name).reference, case) == ("accepted", None)
     assert accepted == spec(name).supports_complex
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_capabilities_are_what_torch_does(name: str) -> None:
+    """``Spec.only_2d``, ``single_group`` and ``sparse_only`` each say whether torch 2.13
+    refuses one input (a vector, two param groups, a dense gradient) that it otherwise takes."""
+    s = spec(name)
+    grads = _sparse if s.sparse_only else _dense
+    probes = {
+        "only_2d": Case(name, "vector", _with(lambda: [_param(3)]), grads),
+        "single_group": Case(name, "two param groups", _with(_two_groups), grads),
+        "sparse_only": Case(name, "dense gradient", _with(lambda: [_param(2, 2)]), _dense),
+    }
+    for field, case in probes.items():
+        refused = outcome(s.reference, case) != ("accepted", None)
+        assert refused == getattr(s, field), f"Spec.{field} of {name}"
 
 
 # ---------------------------------------------------------------------------------------------

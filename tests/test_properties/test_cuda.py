@@ -11,10 +11,10 @@ import pytest
 import torch
 from hypothesis import given
 
-from properties import tolerances
-from properties.conformance import assert_conforms, factory, mode_kwargs
-from properties.harness import Problem, compare_values, run_problem
-from properties.strategies import problems
+from optverify.properties import tolerances
+from optverify.properties.conformance import assert_conforms, factory, mode_kwargs
+from optverify.properties.harness import Problem, compare_values, run_problem
+from optverify.properties.strategies import problems
 from tests._support import DENSE_NAMES, seed_for_profile, spec
 
 pytestmark = [

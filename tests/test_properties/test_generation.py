@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 
-from properties import generation
+from optverify.properties import generation
 
 
 def _draws() -> list[float]:

@@ -15,10 +15,10 @@ import pytest
 import torch
 from hypothesis import given
 
-from properties import invariants
-from properties.conformance import accepted_hyperparameters
-from properties.harness import Problem
-from properties.strategies import problems, shapes
+from optverify.properties import invariants
+from optverify.properties.conformance import accepted_hyperparameters
+from optverify.properties.harness import Problem
+from optverify.properties.strategies import problems, shapes
 from tests._support import DENSE_NAMES, spec
 
 IMPLS = ["ours", "torch"]

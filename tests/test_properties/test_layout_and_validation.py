@@ -1,4 +1,5 @@
-"""Ours has torch's state layout, param-group keys and constructor contract."""
+"""Ours has torch's state layout, param-group keys and constructor contract; the problem
+builders refuse options they do not know; ``Spec.modes_on`` honours the device."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ from typing import Any
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from properties.conformance import factory
-from properties.harness import Problem, make_param_groups, run_problem
-from properties.strategies import problems
-from tests._support import DENSE_NAMES, spec
+from optverify.properties.closure import closure_problems
+from optverify.properties.conformance import factory
+from optverify.properties.harness import Problem, make_param_groups, run_problem
+from optverify.properties.sparse import sparse_problems
+from optverify.properties.strategies import problems
+from tests._support import DENSE_NAMES, NAMES, spec
 
 
 def _layout(value: Any) -> Any:
@@ -54,11 +57,7 @@ def test_same_signature_and_defaults(name: str) -> None:
         return [(p.name, p.kind, p.default) for p in inspect.signature(cls).parameters.values()]
 
     assert shape(s.ours) == shape(s.reference)
-    p = (
-        torch.zeros(2 if not s.param_shapes else 1, 2, requires_grad=True)
-        if s.param_shapes
-        else torch.zeros(2, requires_grad=True)
-    )
+    p = torch.zeros(1, 2, requires_grad=True) if s.only_2d else torch.zeros(2, requires_grad=True)
     assert s.ours([p]).defaults.keys() == s.reference([p]).defaults.keys()
 
 
@@ -88,3 +87,46 @@ def test_constructor_accepts_exactly_what_torch_accepts(name: str) -> None:
         assert outcomes[0] == outcomes[1], f"ours {outcomes[0]}, torch {outcomes[1]}"
 
     same_verdict()
+
+
+#: every keyword option of :func:`properties.strategies.problems`, with a valid value
+ALL_OPTIONS: dict[str, Any] = {
+    "dtypes": (torch.float64,),
+    "device": "cpu",
+    "min_steps": 1,
+    "max_steps": 2,
+    "max_params": 2,
+    "param_shapes": None,
+    "schedulable": ("lr",),
+    "allow_none_grads": True,
+    "long_steps": None,
+    "reloadable": False,
+    "finite_squares": True,
+}
+
+
+@pytest.mark.parametrize("name", ["SparseAdam", "LBFGS"])
+def test_problem_builders_refuse_unknown_options(name: str) -> None:
+    """A typo in an option is an error, not a silently ignored keyword."""
+    s = spec(name)
+    assert s.problems in (sparse_problems, closure_problems)
+    with pytest.raises(TypeError, match=r"unknown option\(s\) max_stpes; known: "):
+        s.problem_strategy(max_stpes=2)
+
+    @settings(max_examples=3, deadline=None)
+    @given(problem=s.problem_strategy(**ALL_OPTIONS))
+    def takes_every_known_option(problem: Problem) -> None:
+        assert problem.params
+
+    takes_every_known_option()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_modes_on_device(name: str) -> None:
+    """Every mode runs on the CPU here; ``fused`` only on the devices torch fuses on."""
+    s = spec(name)
+    assert s.modes_on("cpu") == s.modes
+    assert s.modes_on("cuda:0") == s.modes
+    assert "fused" not in s.modes_on("meta")
+    fuses_on_xpu = "fused" in s.modes and name != "Adagrad"  # Adagrad: CPU and CUDA only
+    assert ("fused" in s.modes_on("xpu")) == fuses_on_xpu

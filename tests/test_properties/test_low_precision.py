@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from properties.conformance import assert_conforms
+from optverify.properties.conformance import assert_conforms
 from tests._support import NAMES, seed_for_profile, spec
 
 LOW_PRECISION = [torch.bfloat16, torch.float16]

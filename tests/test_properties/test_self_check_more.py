@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from properties.conformance import NonConformance, assert_conforms
+from optverify.properties.conformance import NonConformance, assert_conforms
 from tests.planted_more import PLANTED_MORE
 
 BUDGET = 100
