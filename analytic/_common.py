@@ -13,7 +13,7 @@ from typing import Any
 
 import sympy as sp
 
-from analytic.verdict import Context, Evidence
+from optverify.analytic.verdict import Context, Evidence
 
 __all__ = [
     "NotesUnavailable",
@@ -43,7 +43,17 @@ def is_zero(expr: sp.Expr) -> bool:
 
 def symbolic(title: str, expr: Any, text: str = "") -> Evidence:
     """Evidence holding a sympy expression (or relation) in LaTeX and plain text."""
-    return Evidence(kind="sympy", title=title, latex=sp.latex(expr), text=text or sp.sstr(expr))
+    try:
+        mathml = sp.mathml(expr, printer="presentation")
+    except Exception:  # some objects (sets, relations of sets) have no MathML form
+        mathml = ""
+    return Evidence(
+        kind="sympy",
+        title=title,
+        latex=sp.latex(expr),
+        mathml=mathml,
+        text=text or sp.sstr(expr),
+    )
 
 
 def table(

@@ -23,8 +23,8 @@ from typing import Any
 
 import torch
 
-from analytic._common import note_lines, table, text
-from analytic.verdict import Context, Verdict
+from optverify.analytic._common import note_lines, table, text
+from optverify.analytic.verdict import Context, Verdict
 
 __all__ = ["CHECKS", "Block", "blocks"]
 
@@ -250,7 +250,7 @@ def audit_note(lines: list[str]) -> tuple[list[Finding], int]:
 
 def _code_runs(note: str) -> Callable[[Context], Verdict]:
     def check(ctx: Context) -> Verdict:
-        lines = note_lines(ctx, note)
+        lines = ctx.given("lines", None) or note_lines(ctx, note)
         findings, n_blocks = audit_note(lines)
         rows = [
             (
@@ -309,7 +309,7 @@ def _code_runs(note: str) -> Callable[[Context], Verdict]:
 def check_optim_list(ctx: Context) -> Verdict:
     """N003.optim.list (note 003 lines 405-416): the ten listed names exist; which ones the list
     lacks."""
-    lines = note_lines(ctx, "003")
+    lines = ctx.given("lines", None) or note_lines(ctx, "003")
     listed = [m.group(1) for ln in lines[404:416] for m in re.finditer(r"optim\.(\w+)", ln)]
     rows = [(name, hasattr(torch.optim, name)) for name in listed]
     exported = [
@@ -336,7 +336,8 @@ def check_optim_list(ctx: Context) -> Verdict:
             f"optimisers in torch {torch.__version__})"
         )
         if ok
-        else "a listed optimiser is missing",
+        else f"{len(listed)} listed; not in torch.optim: "
+        + (", ".join(r[0] for r in rows if not r[1]) or "-"),
         evidence=ev,
     )
 

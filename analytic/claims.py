@@ -10,15 +10,28 @@ row (``error``, or ``not-available`` when the notes are absent) instead of crash
 from __future__ import annotations
 
 import importlib
+import multiprocessing as mp
+import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Literal
 
-from analytic._common import NotesUnavailable
-from analytic.verdict import Context, Evidence, Verdict
+from optverify.analytic._common import NotesUnavailable
+from optverify.analytic.verdict import Context, Evidence, Verdict
 
-__all__ = ["CHECKS", "CLAIMS", "Claim", "Outcome", "Undecided", "decide", "decide_all"]
+__all__ = [
+    "CHECKS",
+    "CLAIMS",
+    "NOTE",
+    "Claim",
+    "Outcome",
+    "Undecided",
+    "decide",
+    "decide_all",
+    "select",
+]
 
 Check = Callable[[Context], Verdict]
 
@@ -33,17 +46,17 @@ NOTE = {
 #: topic modules that contribute ``CHECKS``; the last two belong to the D/E work and are
 #: imported only when present.
 TOPIC_MODULES = (
-    "analytic.basics",
-    "analytic.momentum",
-    "analytic.learning_rate",
-    "analytic.ema",
-    "analytic.adaptive",
-    "analytic.word2vec",
-    "analytic.numbers",
-    "analytic.audit",
-    "analytic.torch_docs",
+    "optverify.analytic.basics",
+    "optverify.analytic.momentum",
+    "optverify.analytic.learning_rate",
+    "optverify.analytic.ema",
+    "optverify.analytic.adaptive",
+    "optverify.analytic.word2vec",
+    "optverify.analytic.numbers",
+    "optverify.analytic.audit",
+    "optverify.analytic.torch_docs",
 )
-OPTIONAL_MODULES = ("analytic.differential", "analytic.empirical")
+OPTIONAL_MODULES = ("optverify.analytic.differential", "optverify.analytic.empirical")
 
 
 @dataclass(frozen=True)
@@ -628,6 +641,64 @@ def decide(claim: Claim, ctx: Context) -> Outcome:
         )
 
 
-def decide_all(ctx: Context, only: str | None = None) -> list[tuple[Claim, Outcome]]:
-    """Decide every claim (or those whose ID starts with ``only``), in registry order."""
-    return [(c, decide(c, ctx)) for c in CLAIMS.values() if only is None or c.id.startswith(only)]
+#: rough cost in seconds on one core (measured), to start the longest checks first
+COST = {
+    "N001.rmsprop.alpha": 12.0,
+    "N000.sgd.batch": 10.0,
+    "N000.sgd.lr1": 5.0,
+    "N002.opt.compare": 5.0,
+    "N000.sgd.rule": 2.0,
+}
+
+Progress = Callable[[int, int, Claim, Outcome, float], None]
+
+
+def select(only: str | None = None) -> list[Claim]:
+    """The claims whose ID starts with ``only`` (all when ``None``; exactly that claim when
+    ``only`` is a whole ID), in registry order."""
+    if only is not None and only in CLAIMS:
+        return [CLAIMS[only]]
+    return [c for c in CLAIMS.values() if only is None or c.id.startswith(only)]
+
+
+def _decide_timed(cid: str, ctx: Context) -> tuple[str, Outcome, float]:
+    import torch
+
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    out = decide(CLAIMS[cid], ctx)
+    return cid, out, time.perf_counter() - start
+
+
+def decide_all(
+    ctx: Context,
+    only: str | None = None,
+    *,
+    jobs: int = 1,
+    progress: Progress | None = None,
+) -> list[tuple[Claim, Outcome]]:
+    """Decide every claim (or those whose ID starts with ``only``); rows in registry order.
+
+    The checks are independent: with ``jobs > 1`` they run in a pool of that many worker
+    processes, the costliest first. ``progress(k, n, claim, outcome, seconds)`` is called as
+    each one finishes (in completion order).
+    """
+    claims = select(only)
+    done: dict[str, tuple[Outcome, float]] = {}
+
+    def record(cid: str, out: Outcome, seconds: float) -> None:
+        done[cid] = (out, seconds)
+        if progress is not None:
+            progress(len(done), len(claims), CLAIMS[cid], out, seconds)
+
+    if jobs <= 1 or len(claims) <= 1:
+        for c in claims:
+            record(*_decide_timed(c.id, ctx))
+    else:
+        order = sorted(claims, key=lambda c: -COST.get(c.id, 0.5))
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context(method)) as pool:
+            futures = [pool.submit(_decide_timed, c.id, ctx) for c in order]
+            for fut in as_completed(futures):
+                record(*fut.result())
+    return [(c, done[c.id][0]) for c in claims]

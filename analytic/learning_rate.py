@@ -18,14 +18,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import sympy as sp
 
-from analytic._common import is_zero, symbolic, table
-from analytic.verdict import Context, Evidence, Verdict
+from optverify.analytic._common import is_zero, symbolic, table
+from optverify.analytic.verdict import Context, Evidence, Verdict
 
 __all__ = [
     "CHECKS",
     "gd_interval",
     "iteration_matrix",
     "momentum_interval",
+    "show_set",
     "spectral_radius",
     "stability_grid",
 ]
@@ -37,6 +38,15 @@ z = sp.Symbol("z")
 #: Hessian eigenvalues: y = 4x² (note 003) and f = 0.1x₁² + 2x₂² (note 004)
 H_003 = (sp.Integer(8),)
 H_004 = (sp.Rational(1, 5), sp.Integer(4))
+
+
+def show_set(interval: sp.Set) -> str:
+    """An interval in mathematical notation, e.g. ``(0, 1/4)``."""
+    if isinstance(interval, sp.Interval):
+        left = "(" if interval.left_open else "["
+        right = ")" if interval.right_open else "]"
+        return f"{left}{interval.start}, {interval.end}{right}"
+    return str(interval)
 
 
 def iteration_matrix(eta: sp.Expr, m: sp.Expr, h: sp.Expr) -> sp.Matrix:
@@ -81,19 +91,24 @@ def momentum_interval(hs: Sequence[sp.Expr], m: sp.Expr) -> sp.Set:
 def check_onestep(ctx: Context) -> Verdict:
     r"""N003.lr.onestep (note 003 lines 139-149): :math:`x_1 = x_0 - \eta\cdot 8x_0 = (1-8\eta)x_0`
     is 0 for every :math:`x_0\ne0` iff :math:`\eta = 1/8`.
+
+    Inputs: ``curvature`` (8, of y = 4x²) and ``claimed_lr`` (1/8, note 003 line 147).
     """
-    x1 = x0 - lr * sp.diff(4 * x0**2, x0)
+    h = sp.nsimplify(ctx.given("curvature", 8))
+    claimed = sp.nsimplify(ctx.given("claimed_lr", sp.Rational(1, 8)))
+    x1 = x0 - lr * h * x0
     sol = sp.solve(sp.Eq(x1, 0), lr)
-    ok = sol == [sp.Rational(1, 8)] and is_zero(x1.subs(lr, sp.Rational(1, 8)))
+    ok = sol == [claimed] and is_zero(x1.subs(lr, claimed))
     ev = (
         symbolic("one GD step", sp.Eq(sp.Symbol("x_1"), sp.factor(x1))),
-        symbolic("solve x₁ = 0 for η", sp.Eq(lr, sol[0])),
+        symbolic("solve x₁ = 0 for η", sp.Eq(lr, sol[0]) if sol else sp.S.EmptySet),
+        symbolic("the note's learning rate", sp.Eq(sp.Symbol("lr_note"), claimed)),
     )
     return Verdict(
         "holds" if ok else "fails",
-        "η = 1/8 is the unique learning rate that reaches 0 in one step, for any x₀"
+        f"η = {claimed} is the unique learning rate that reaches 0 in one step, for any x₀"
         if ok
-        else f"solutions {sol}",
+        else f"one step reaches 0 only for η in {sol}, not for the note's {claimed}",
         evidence=ev,
     )
 
@@ -101,7 +116,7 @@ def check_onestep(ctx: Context) -> Verdict:
 def _classify(factor: sp.Expr) -> str:
     a = sp.Abs(factor)
     if factor == 0:
-        return "exact in one step"
+        return "one step to the minimum"
     if a < 1:
         return "converges, monotone" if factor > 0 else "converges, oscillating in sign"
     if a == 1:
@@ -109,45 +124,108 @@ def _classify(factor: sp.Expr) -> str:
     return "diverges" + (", oscillating in sign" if factor < 0 else "")
 
 
+def gd_converges_numerically(eta: float, hs: Sequence[float], steps: int = 4000) -> bool:
+    """Run x ← (1 − ηh)x from 1 for every curvature: True when every |x| fell below 1/2
+    within ``steps`` steps (a divergent or 2-cycling run never does)."""
+    for h in hs:
+        x = 1.0
+        for _ in range(steps):
+            x *= 1 - eta * h
+            if abs(x) < 0.5 or abs(x) > 1e6:
+                break
+        if not abs(x) < 0.5:
+            return False
+    return True
+
+
+def interval_mismatches(interval: sp.Set, hs: Sequence[float], top: int) -> list[str]:
+    """Learning rates k/200 (k = 1..top) where membership in ``interval`` disagrees with a run."""
+    bad = []
+    for k in range(1, top + 1):
+        e = sp.Rational(k, 200)
+        inside = bool(interval.contains(e))
+        if inside != gd_converges_numerically(k / 200, hs):
+            bad.append(f"{float(e):g} ({'in' if inside else 'not in'} the interval)")
+    return bad
+
+
+#: note 003: what the text and figure 1 (line 136) show for each learning rate
+NOTE_003_SHOWN = {
+    "1": "diverges",
+    "1/5": "converges",
+    "1/8": "one step to the minimum",
+}
+
+
 def check_range(ctx: Context) -> Verdict:
     r"""N003.lr.range (note 003 lines 81-94, 136): on :math:`y=4x^2`, :math:`x_{t}=(1-8\eta)^t x_0`.
 
     Converges iff :math:`0<\eta<1/4`; monotone for :math:`\eta\le1/8`, sign-oscillating for
-    :math:`1/8<\eta<1/4`, a 2-cycle at :math:`\eta=1/4`, divergent above.
+    :math:`1/8<\eta<1/4`, a 2-cycle at :math:`\eta=1/4`, divergent above. The interval is
+    derived with sympy and then verified by running GD at every lr k/200 up to 1; the
+    behaviour the note shows (figure 1: lr 1, 0.2, 0.125) is compared with the computed one.
+
+    Inputs: ``curvature`` (8), ``interval`` (default: the derived one), ``shown`` (what the
+    note shows, :data:`NOTE_003_SHOWN`).
     """
-    interval = gd_interval(H_003)
+    h = sp.nsimplify(ctx.given("curvature", 8))
+    interval = ctx.given("interval", gd_interval((h,)))
+    shown = ctx.given("shown", NOTE_003_SHOWN)
     rows = []
+    contradicted = []
     for eta in ("1", "1/2", "1/5", "1/8", "1/10"):
         e = sp.Rational(eta)
-        f = 1 - 8 * e
-        rows.append((eta if "/" not in eta else f"{eta} = {float(e):g}", str(f), _classify(f)))
+        f = 1 - h * e
+        behaviour = _classify(f)
+        note = shown.get(eta, "not shown")
+        agrees = note == "not shown" or behaviour.startswith(note)
+        if not agrees:
+            contradicted.append(f"lr {eta}: note shows '{note}', computed '{behaviour}'")
+        rows.append((f"{eta} = {float(e):g}", str(f), behaviour, note, agrees))
+    bad = interval_mismatches(interval, [float(h)], 200)
     ev = (
-        symbolic("convergent learning rates", interval),
-        table("the note's learning rates", ("lr", "factor 1 − 8·lr", "behaviour"), rows),
-    )
-    ok = interval == sp.Interval.open(0, sp.Rational(1, 4))
-    return Verdict(
-        "holds-if",
-        (
-            "lr 1 and 0.5 diverge (factors −7, −3), 0.2 converges while oscillating "
-            "(−0.6), 0.125 is exact in one step, 0.1 converges monotonically "
-            "(0.2)"
+        symbolic("convergent learning rates (sympy)", interval),
+        table(
+            "the note's learning rates",
+            ("lr", f"factor 1 − {h}·lr", "computed behaviour", "the note shows", "agree"),
+            rows,
         ),
-        condition=f"0 < lr < 1/4 (exact interval {interval}); monotone only for lr ≤ 1/8"
-        if ok
-        else str(interval),
+        table(
+            "the interval against GD runs at lr = k/200, k = 1..200",
+            ("learning rates where membership and run disagree",),
+            [(b,) for b in bad] or [("none",)],
+        ),
+    )
+    if contradicted or bad:
+        return Verdict(
+            "fails",
+            "; ".join(
+                contradicted + ([f"interval {interval} contradicted at lr {bad[0]}"] if bad else [])
+            ),
+            evidence=ev,
+        )
+    return Verdict(
+        "holds",
+        f"convergent lr: exactly {show_set(interval)} (checked by runs); "
+        + "; ".join(f"lr {r[0].split(' = ')[1]}: {r[2]} (factor {r[1]})" for r in rows)
+        + "; the note's figure agrees",
         evidence=ev,
     )
 
 
 def check_cond(ctx: Context) -> Verdict:
-    """N004.cond (note 004 lines 506-526): the Hessian of 0.1x₁² + 2x₂² is diag(0.2, 4); κ = 20."""
+    """N004.cond (note 004 lines 506-526): the Hessian of 0.1x₁² + 2x₂² is diag(0.2, 4); κ = 20.
+
+    Inputs: ``coefficients`` (1/10, 2) of f and ``claimed`` ((1/5, 4), 20) of the note.
+    """
+    c1, c2 = (sp.nsimplify(c) for c in ctx.given("coefficients", (sp.Rational(1, 10), 2)))
+    claimed_eig, claimed_kappa = ctx.given("claimed", ((sp.Rational(1, 5), 4), 20))
     a, b = sp.symbols("x1 x2", real=True)
-    f = sp.Rational(1, 10) * a**2 + 2 * b**2
+    f = c1 * a**2 + c2 * b**2
     hess = sp.hessian(f, (a, b))
     eig = sorted(hess.eigenvals())
     kappa = max(eig) / min(eig)
-    ok = eig == [sp.Rational(1, 5), 4] and kappa == 20
+    ok = eig == sorted(sp.nsimplify(e) for e in claimed_eig) and kappa == claimed_kappa
     ev = (
         symbolic("Hessian", hess),
         symbolic("eigenvalues", sp.FiniteSet(*eig)),
@@ -155,7 +233,8 @@ def check_cond(ctx: Context) -> Verdict:
     )
     return Verdict(
         "holds" if ok else "fails",
-        f"eigenvalues {eig[0]}, {eig[1]}; condition number {kappa}",
+        f"eigenvalues {eig[0]}, {eig[1]}; condition number {kappa}"
+        + ("" if ok else f" (the note: {claimed_eig}, {claimed_kappa})"),
         evidence=ev,
     )
 
@@ -165,30 +244,57 @@ def check_gd_maxlr(ctx: Context) -> Verdict:
 
     :math:`x_i \leftarrow (1-\eta\lambda_i)x_i` with :math:`\lambda = 0.2, 4`: converges iff
     :math:`0<\eta<2/\lambda_{max}=1/2`. At 0.4 the x₂ factor is −0.6; at 0.6 it is −1.4
-    (:math:`(-1.4)^{20}\cdot 2 \approx 1673`, the printed divergence).
+    (:math:`(-1.4)^{20}\cdot 2 \approx 1673`, the printed divergence). The interval is
+    verified by GD runs at every η = k/200 up to 1.5, and the note's two runs (0.4 converges,
+    0.6 diverges, as printed) must fall on the right sides of it.
+
+    Inputs: ``curvatures`` (1/5, 4), ``interval`` (default: the derived one).
     """
-    interval = gd_interval(H_004)
+    hs = tuple(sp.nsimplify(h) for h in ctx.given("curvatures", H_004))
+    interval = ctx.given("interval", gd_interval(hs))
     rows = [
         (
             str(e),
-            str(1 - e * sp.Rational(1, 5)),
-            str(1 - 4 * e),
+            *(str(1 - e * h) for h in hs),
             "converges" if e in interval else "does not converge",
         )
         for e in (sp.Rational(2, 5), sp.Rational(1, 2), sp.Rational(3, 5))
     ]
+    bad = interval_mismatches(interval, [float(h) for h in hs], 300)
+    printed = {"0.4": bool(interval.contains(sp.Rational(2, 5))),
+               "0.6": bool(interval.contains(sp.Rational(3, 5)))}  # fmt: skip
+    as_printed = printed == {"0.4": True, "0.6": False}
     ev = (
-        symbolic("convergent η", interval),
-        table("per-coordinate factors", ("η", "x₁ factor", "x₂ factor", "GD"), rows),
-    )
-    ok = interval == sp.Interval.open(0, sp.Rational(1, 2))
-    return Verdict(
-        "holds-if",
-        (
-            "largest step size is the supremum 1/2 = 2/λ_max (not attained: "
-            "at η = 1/2, x₂ flips sign forever); 0.4 converges, 0.6 diverges"
+        symbolic("convergent η (sympy)", interval),
+        table(
+            "per-coordinate factors",
+            ("η", *(f"x{k + 1} factor" for k in range(len(hs))), "GD"),
+            rows,
         ),
-        condition=f"0 < η < 1/2 (exact set {interval})" if ok else str(interval),
+        table(
+            "the interval against GD runs at η = k/200, k = 1..300",
+            ("η where membership and run disagree",),
+            [(b,) for b in bad] or [("none",)],
+        ),
+    )
+    if bad or not as_printed:
+        why = (
+            f"interval {interval} contradicted by runs at η {bad[0]}"
+            if bad
+            else (
+                f"interval {interval} does not separate the note's runs "
+                "(0.4 converges, 0.6 diverges)"
+            )
+        )
+        return Verdict("fails", why, evidence=ev)
+    sup = interval.sup
+    return Verdict(
+        "holds",
+        (
+            f"GD converges exactly for η in {show_set(interval)}: the largest step size is the "
+            f"supremum {sup} = 2/λ_max, not attained (at η = {sup} x₂ flips sign forever); "
+            "0.4 is inside (x₂ factor −0.6), 0.6 outside (−1.4, hence the printed −1673)"
+        ),
         evidence=ev,
     )
 
@@ -196,27 +302,34 @@ def check_gd_maxlr(ctx: Context) -> Verdict:
 def check_mom_maxlr(ctx: Context) -> Verdict:
     r"""N004.mom.maxlr (note 004 lines 636-644): heavy ball with β = 1/2 on f is stable iff
     :math:`0<\eta<2(1+\beta)/\lambda_{max} = 3/4`, against :math:`1/2` without momentum.
+
+    Inputs: ``beta`` (1/2, the note's momentum), ``curvatures`` (1/5, 4).
     """
-    beta = sp.Rational(1, 2)
-    with_m = momentum_interval(H_004, beta)
-    without = gd_interval(H_004)
+    beta = sp.nsimplify(ctx.given("beta", sp.Rational(1, 2)))
+    hs = tuple(sp.nsimplify(h) for h in ctx.given("curvatures", H_004))
+    with_m = momentum_interval(hs, beta)
+    without = gd_interval(hs)
     bsym = sp.Symbol("beta", nonnegative=True)
-    general = momentum_interval((sp.Integer(4),), bsym)
+    general = momentum_interval((max(hs),), bsym)
+    fh = [float(h) for h in hs]
     radius = [
-        (
-            e,
-            f"{spectral_radius(e, 0.5, [0.2, 4.0]):.4f}",
-            f"{spectral_radius(e, 0.0, [0.2, 4.0]):.4f}",
-        )
+        (e, f"{spectral_radius(e, float(beta), fh):.4f}", f"{spectral_radius(e, 0.0, fh):.4f}")
         for e in (0.4, 0.6, 0.74, 0.76)
     ]
+    # the sympy boundary against the numeric spectral radius just inside and outside it
+    edge = float(with_m.sup)
+    numeric_ok = (
+        spectral_radius(edge * 0.99, float(beta), fh)
+        < 1
+        < spectral_radius(edge * 1.01, float(beta), fh)
+    )
     ev = (
-        symbolic("stable η with β = 1/2", with_m),
+        symbolic(f"stable η with β = {beta}", with_m),
         symbolic("stable η without momentum", without),
         symbolic("stable η for general 0 ≤ β < 1 (λ_max = 4)", general),
         table(
             "spectral radius of the iteration (max over both coordinates)",
-            ("η", "β = 0.5", "β = 0"),
+            ("η", f"β = {beta}", "β = 0"),
             radius,
         ),
         region_figure(
@@ -229,20 +342,19 @@ def check_mom_maxlr(ctx: Context) -> Verdict:
                 (0.4, 0.5, "mom 0.4"),
                 (0.6, 0.5, "mom 0.6"),
             ],
-            "stable (η, β) region for heavy ball on 0.1x₁² + 2x₂²: colour = per-step contraction",
+            "N004.mom.maxlr: heavy-ball contraction per step over (η, β) on 0.1x₁² + 2x₂²",
         ),
     )
-    ok = with_m == sp.Interval.open(0, sp.Rational(3, 4)) and without == sp.Interval.open(
-        0, sp.Rational(1, 2)
-    )
+    ok = numeric_ok and with_m.sup > without.sup
     return Verdict(
         "holds" if ok else "fails",
         (
-            "with β = 0.5 the stable range grows from η < 1/2 to η < 3/4 "
+            f"with β = {beta} the stable range grows from η < {without.sup} to η < {with_m.sup} "
             "= 2(1+β)/λ_max, so η = 0.6 now converges"
         )
         if ok
-        else f"{with_m} vs {without}",
+        else f"with β = {beta} the stable range {show_set(with_m)} is not larger than "
+        f"{show_set(without)}",
         evidence=ev,
     )
 

@@ -15,9 +15,9 @@ from collections.abc import Callable
 import sympy as sp
 import torch
 
-from analytic._common import is_zero, symbolic, table
-from analytic.learning_rate import region_figure, spectral_radius
-from analytic.verdict import Context, Verdict
+from optverify.analytic._common import is_zero, symbolic, table, text
+from optverify.analytic.learning_rate import region_figure, spectral_radius
+from optverify.analytic.verdict import Context, Verdict
 
 __all__ = ["CHECKS", "velocity"]
 
@@ -36,19 +36,33 @@ def velocity(steps: int, gam: sp.Expr = gamma) -> list[sp.Expr]:
     return v
 
 
+#: note 000 line 233: γ "是动量参数，是一个小于 1的正数" (a positive number below 1)
+NOTE_000_GAMMA = (
+    "0 < γ < 1 (note 000 line 233: γ is the momentum parameter, a positive number below 1)"
+)
+
+
 def check_partial(ctx: Context) -> Verdict:
-    """N000.mom.partial (note 000 lines 240-254): v₁ = ηg, v₂ = (1+γ)ηg, v₃ = (1+γ+γ²)ηg."""
+    """N000.mom.partial (note 000 lines 240-254): v₁ = ηg, v₂ = (1+γ)ηg, v₃ = (1+γ+γ²)ηg.
+
+    Input ``claimed``: the note's three velocities.
+    """
     v = velocity(3)
-    claimed = [eta * g, (1 + gamma) * eta * g, (1 + gamma + gamma**2) * eta * g]
+    claimed = ctx.given(
+        "claimed", [eta * g, (1 + gamma) * eta * g, (1 + gamma + gamma**2) * eta * g]
+    )
     diffs = [sp.expand(v[k + 1] - claimed[k]) for k in range(3)]
     ok = all(is_zero(d) for d in diffs)
     ev = tuple(
         symbolic(f"v_{k + 1} − note", sp.Eq(sp.Symbol(f"v_{k + 1}") - claimed[k], diffs[k]))
         for k in range(3)
     )
+    bad = [k + 1 for k in range(3) if not is_zero(diffs[k])]
     return Verdict(
         "holds" if ok else "fails",
-        "the three velocities match the recursion exactly" if ok else "a velocity differs",
+        "the three velocities match the recursion exactly"
+        if ok
+        else f"v_{bad[0]} differs from the recursion by {diffs[bad[0] - 1]}",
         evidence=ev,
     )
 
@@ -57,25 +71,22 @@ def check_steady(ctx: Context) -> Verdict:
     r"""N000.mom.steady (note 000 line 255): :math:`v_n = \eta g(1-\gamma^n)/(1-\gamma) \to \eta
     g/(1-\gamma)`.
 
-    The limit exists iff :math:`|\gamma|<1` (the note: γ positive and below 1); for
-    :math:`\gamma = 1` the velocity grows like :math:`n\eta g`.
+    The note states the premise (line 233): γ is a positive number below 1; the limit is
+    proved there by writing :math:`\gamma = 1/(1+u)`, :math:`u>0`. Input ``gamma_range``:
+    ``"note"`` (0 < γ < 1) or ``"up to 1"`` (a premise that admits γ = 1, where
+    :math:`v_n = n\eta g` is unbounded).
     """
-    closed = (
-        eta
-        * g
-        * sp.summation(
-            gamma ** sp.Symbol("k", integer=True, nonnegative=True),
-            (sp.Symbol("k", integer=True, nonnegative=True), 0, n - 1),
-        )
-    )
+    k = sp.Symbol("k", integer=True, nonnegative=True)
+    closed = eta * g * sp.summation(gamma**k, (k, 0, n - 1))
     closed_c = sp.simplify(closed.subs(gamma, 1 / (1 + u)))
     lim = sp.simplify(sp.limit(closed_c, n, sp.oo))
     target = sp.simplify((eta * g / (1 - gamma)).subs(gamma, 1 / (1 + u)))
     recursion_ok = all(
-        is_zero(velocity(k)[-1] - eta * g * (1 - gamma**k) / (1 - gamma)) for k in (1, 2, 5)
+        is_zero(velocity(j)[-1] - eta * g * (1 - gamma**j) / (1 - gamma)) for j in (1, 2, 5)
     )
     at_one = sp.simplify(closed.subs(gamma, 1))
-    ok = is_zero(lim - target) and recursion_ok
+    lim_one = sp.limit(at_one.subs({eta: 1, g: 1}), n, sp.oo)
+    premise = ctx.given("gamma_range", "note")
     ev = (
         symbolic(
             "closed form after n steps",
@@ -86,16 +97,25 @@ def check_steady(ctx: Context) -> Verdict:
             sp.Eq(sp.Limit(sp.Symbol("v_n"), n, sp.oo), sp.simplify(lim.subs(u, 1 / gamma - 1))),
         ),
         symbolic(
-            "γ = 1: velocity after n steps",
-            sp.Eq(sp.Symbol("v_n"), sp.simplify(closed.subs(gamma, 1))),
+            "γ = 1 (outside the note's premise): velocity after n steps",
+            sp.Eq(sp.Symbol("v_n"), at_one),
         ),
+        text("premise", NOTE_000_GAMMA),
     )
+    proved = is_zero(lim - target) and recursion_ok
+    if not proved:
+        return Verdict("fails", f"the limit is {lim}, not ηg/(1−γ)", evidence=ev)
+    if premise != "note" and lim_one != 1:
+        return Verdict(
+            "holds-if",
+            "v_n → ηg/(1−γ) for γ < 1 only",
+            condition="γ < 1",
+            outside=f"γ = 1: v_n = {at_one}, which tends to {lim_one}",
+            evidence=ev,
+        )
     return Verdict(
-        "holds-if" if ok else "fails",
-        "v_n = ηg(1−γⁿ)/(1−γ) → ηg/(1−γ)" if ok else f"limit {lim}",
-        condition=(
-            f"0 ≤ γ < 1 (as the note requires); at γ = 1 the velocity is v_n = {at_one}, unbounded"
-        ),
+        "holds",
+        "v_n = ηg(1−γⁿ)/(1−γ) → ηg/(1−γ) for every γ the note allows (0 < γ < 1, line 233)",
         evidence=ev,
     )
 
@@ -104,40 +124,50 @@ def check_tenfold(ctx: Context) -> Verdict:
     r"""N000.mom.tenfold (note 000 line 258): with γ = 9/10, :math:`\eta g/(1-\gamma) = 10\eta g`.
 
     10ηg is the supremum, approached but never reached: :math:`v_n = 10\eta g(1-0.9^n)`.
+    Inputs: ``gamma`` (9/10), ``factor`` (10, the note's multiple).
     """
-    peak = sp.simplify((eta * g / (1 - gamma)).subs(gamma, sp.Rational(9, 10)))
-    ok = is_zero(peak - 10 * eta * g)
-    n90 = math.ceil(math.log(0.1) / math.log(0.9))
+    gam = sp.nsimplify(ctx.given("gamma", sp.Rational(9, 10)))
+    factor = sp.nsimplify(ctx.given("factor", 10))
+    peak = sp.simplify((eta * g / (1 - gamma)).subs(gamma, gam))
+    ok = is_zero(peak - factor * eta * g)
+    n90 = math.ceil(math.log(0.1) / math.log(float(gam)))
     ev = (
-        symbolic("steady state at γ = 9/10", sp.Eq(sp.Symbol("v_oo"), peak)),
+        symbolic(f"steady state at γ = {gam}", sp.Eq(sp.Symbol("v_oo"), peak)),
         table(
-            "fraction of the peak reached after n steps: 1 − 0.9ⁿ",
-            ("n", "v_n / (10ηg)"),
-            [(k, f"{1 - 0.9**k:.4f}") for k in (1, 5, 10, n90, 50)],
+            f"fraction of the peak reached after n steps: 1 − {gam}ⁿ",
+            ("n", "v_n / v_∞"),
+            [(j, f"{1 - float(gam) ** j:.4f}") for j in (1, 5, 10, n90, 50)],
         ),
     )
     return Verdict(
         "holds" if ok else "fails",
-        f"the peak is 10ηg as a limit (never attained; 90 % of it after {n90} steps)",
+        f"the peak is {peak} = {factor}ηg as a limit (never attained; 90 % of it after {n90} steps)"
+        if ok
+        else f"the peak is {peak}, not {factor}ηg",
         evidence=ev,
     )
 
 
 def check_expand(ctx: Context) -> Verdict:
-    """N003.mom.expand (note 003 lines 297-306): unroll v_i = m v_{i−1} + g_i three times."""
+    """N003.mom.expand (note 003 lines 297-306): unroll v_i = m v_{i−1} + g_i three times.
+
+    Input ``claimed``: the note's expansion as a function of (m, g₁₀₀, g₉₉, g₉₈, v₉₇).
+    """
     m = sp.Symbol("m", real=True)
     g100, g99, g98, v97 = sp.symbols("g_100 g_99 g_98 v_97", real=True)
     v98 = m * v97 + g98
     v99 = m * v98 + g99
     v100 = m * v99 + g100
-    claimed = g100 + m * g99 + m**2 * g98 + m**3 * v97
+    claimed = ctx.given("claimed", lambda m, a, b, c, v: a + m * b + m**2 * c + m**3 * v)(
+        m, g100, g99, g98, v97
+    )
     d = sp.expand(v100 - claimed)
     ok = is_zero(d)
     return Verdict(
         "holds" if ok else "fails",
         "three unrolls of PyTorch's recursion give exactly the note's expansion"
         if ok
-        else "expansion differs",
+        else f"the unrolled recursion minus the note's expansion is {d}, not 0",
         evidence=(
             symbolic("v₁₀₀ − note's expansion", d),
             symbolic("v₁₀₀ unrolled", sp.Eq(sp.Symbol("v_100"), sp.expand(v100))),
@@ -168,7 +198,9 @@ def check_oscillate(ctx: Context) -> Verdict:
     faster); lr 0.03 without momentum 0.76. The critically damped momentum is
     :math:`(1-\sqrt{8\cdot0.01})^2 \approx 0.514`.
     """
-    cases = [(0.01, 0.0), (0.01, 0.9), (0.01, 0.63), (0.03, 0.0)]
+    m_hi, m_lo = ctx.given("momenta", (0.9, 0.63))
+    lr_lo, lr_hi = ctx.given("lrs", (0.01, 0.03))
+    cases = [(lr_lo, 0.0), (lr_lo, m_hi), (lr_lo, m_lo), (lr_hi, 0.0)]
     rows = []
     rates = {}
     for lr_, m_ in cases:
@@ -188,11 +220,12 @@ def check_oscillate(ctx: Context) -> Verdict:
             )
         )
     m_crit = (1 - math.sqrt(8 * 0.01)) ** 2
-    ok = (
-        rates[(0.01, 0.9)] > rates[(0.01, 0.0)] > rates[(0.03, 0.0)]
-        and rates[(0.01, 0.63)] < rates[(0.01, 0.9)]
-        and rows[1][4] > 0
-    )
+    parts = {
+        f"m = {m_hi} oscillates (x changes sign)": rows[1][4] > 0,
+        f"m = {m_lo} converges faster than m = {m_hi}": rates[(lr_lo, m_lo)] < rates[(lr_lo, m_hi)],
+        f"lr {lr_hi} without momentum beats lr {lr_lo}": rates[(lr_hi, 0.0)] < rates[(lr_lo, 0.0)],
+    }
+    ok = all(parts.values())
     ev = (
         table(
             "torch.optim.SGD on 4x² from x = 2, 100 steps",
@@ -221,18 +254,19 @@ def check_oscillate(ctx: Context) -> Verdict:
                 (0.03, 0.0, "lr 0.03, m 0"),
                 (0.125, 0.0, "lr 0.125 (one step)"),
             ],
-            "stable (lr, momentum) region for SGD on 4x²: colour = per-step contraction",
+            "N003.mom.oscillate: SGD's contraction per step over (lr, momentum) on 4x²",
         ),
     )
+    rate = {k: f"{v:.3f}" for k, v in rates.items()}
     return Verdict(
         "holds" if ok else "fails",
         (
-            "m = 0.9 oscillates (complex eigenvalues, contraction 0.949); "
-            "m = 0.63 converges faster (0.794) though it still overshoots; "
-            "lr 0.03 (0.76) beats lr 0.01 (0.92)"
+            f"m = {m_hi} oscillates ({rows[1][4]} sign changes, contraction "
+            f"{rate[(lr_lo, m_hi)]}); m = {m_lo} converges faster ({rate[(lr_lo, m_lo)]}); "
+            f"lr {lr_hi} ({rate[(lr_hi, 0.0)]}) beats lr {lr_lo} ({rate[(lr_lo, 0.0)]})"
         )
         if ok
-        else "the contraction rates do not order as the note says",
+        else "not as the note says: " + "; ".join(k for k, v in parts.items() if not v),
         evidence=ev,
     )
 
@@ -240,15 +274,19 @@ def check_oscillate(ctx: Context) -> Verdict:
 def check_versions(ctx: Context) -> Verdict:
     r"""N004.mom.versions (note 004 lines 588-616, 696-716).
 
-    Version A: :math:`m_t=\beta m_{t-1}+\eta_t g_t,\ x_t=x_{t-1}-m_t`. Version B:
-    :math:`\tilde m_t=\beta\tilde m_{t-1}+(1-\beta)g_t,\ x_t=x_{t-1}-\alpha_t\tilde m_t`,
-    :math:`\alpha_t=\eta_t/(1-\beta)`. With :math:`m_t = \alpha_t\tilde m_t`,
+    Version A: :math:`m_t=\beta m_{t-1}+\eta_t g_t,\ x_t=x_{t-1}-m_t`. Version B ("another
+    version"): :math:`\tilde m_t=\beta\tilde m_{t-1}+(1-\beta)g_t,\ x_t=x_{t-1}-\alpha_t\tilde
+    m_t`, :math:`\alpha_t=\eta_t/(1-\beta)`. The note writes a schedule :math:`\eta_t`
+    (lines 698, 716) and states no condition on it. With :math:`m_t = \alpha_t\tilde m_t`,
     :math:`m_t=\beta(\alpha_t/\alpha_{t-1})m_{t-1}+\eta_t g_t`: the two agree for every
-    gradient sequence iff :math:`\eta_t=\eta_{t-1}` (constant learning rate).
+    gradient sequence iff :math:`\eta_t=\eta_{t-1}` (for β > 0).
+
+    Inputs: ``beta`` (symbolic β > 0), ``alpha_scale`` (1/(1−β), the note's α_t = η_t·scale).
     """
-    b = sp.Symbol("beta", positive=True)
+    b = ctx.given("beta", sp.Symbol("beta", positive=True))
     e1, e2, e3 = sp.symbols("eta_1 eta_2 eta_3", positive=True)
     g1, g2, g3 = sp.symbols("g_1 g_2 g_3", real=True)
+    scale = ctx.given("alpha_scale", 1 / (1 - b))
     etas, gs = (e1, e2, e3), (g1, g2, g3)
     xa = xb = sp.Integer(0)
     ma = mb = sp.Integer(0)
@@ -257,70 +295,78 @@ def check_versions(ctx: Context) -> Verdict:
         ma = b * ma + etas[k] * gs[k]
         xa = xa - ma
         mb = b * mb + (1 - b) * gs[k]
-        xb = xb - etas[k] / (1 - b) * mb
+        xb = xb - etas[k] * scale * mb
         diffs.append(sp.factor(sp.simplify(xa - xb)))
     const = all(is_zero(d.subs({e2: e1, e3: e1})) for d in diffs)
-    coeff = sp.factor(diffs[1].coeff(g1))
-    sol = sp.solve(sp.Eq(coeff, 0), e2)
+    every = all(is_zero(d) for d in diffs)
+    outside_value = diffs[1].subs({e1: 1, e2: sp.Rational(1, 10), g1: 1, g2: 0})
+    if isinstance(b, sp.Symbol):
+        outside_value = outside_value.subs(b, sp.Rational(1, 2))
     ev = (
         symbolic("x₂ (version A) − x₂ (version B)", diffs[1]),
         symbolic("x₃ difference", diffs[2]),
-        symbolic("η₂ that makes step 2 agree for every g₁", sp.Eq(e2, sol[0] if sol else sp.nan)),
         table(
             "schedule",
             ("η schedule", "versions agree"),
             (
                 ("constant η", const),
-                (
-                    "η₂ ≠ η₁ (e.g. a step decay)",
-                    is_zero(diffs[1].subs({e1: 1, e2: sp.Rational(1, 10), b: sp.Rational(1, 2)})),
-                ),
+                ("η₁ = 1, η₂ = 1/10, β = 1/2, g = (1, 0): x₂ difference", str(outside_value)),
             ),
         ),
     )
-    if const and sol == [e1]:
+    if every:
+        return Verdict("holds", "the versions agree for every learning-rate schedule",
+                       evidence=ev)  # fmt: skip
+    if const:
         return Verdict(
             "holds-if",
             (
-                "identical trajectories for a constant learning rate; after a "
-                "change of η, version B rescales the whole accumulated velocity"
+                "identical trajectories for a constant learning rate; after a change of η, "
+                "version B rescales the whole accumulated velocity by η_t/η_{t−1}"
             ),
-            condition="η_t constant (η_t = η_{t−1} for every t ≥ 2)",
+            condition="η_t constant (η_t = η_{t−1} for every t ≥ 2); the note writes η_t",
+            outside=(f"η₁ = 1, η₂ = 1/10 (β = 1/2, g₁ = 1, g₂ = 0): x₂ differs by {outside_value}"),
             evidence=ev,
         )
     return Verdict("fails", "the versions differ even for constant η", evidence=ev)
 
 
 def check_lr5(ctx: Context) -> Verdict:
-    r"""N004.mom.lr5 (note 004 line 777): steady-state step :math:`\eta g/(1-\beta)`: β = 0.9 gives
-    :math:`10\eta g`, β = 0.5 gives :math:`2\eta g` (ratio 5); lr/5 with β = 0.9 gives
-    :math:`2\eta g`.
+    r"""N004.mom.lr5 (note 004 line 777): "intuitively, 10× the minibatch gradient is 5× 2× the
+    minibatch gradient, so try lr/5".
 
-    Only in the steady state of a constant gradient: the first step is ηg either way (and
-    ηg/5 after the lr cut), and the momentum-0.9 transient is longer.
+    The note's "10×" and "2×" are its own multiples :math:`1/(1-\beta)` of the gradient
+    (lines 674-690: the momentum variable is a weighted average over about 1/(1−β) steps,
+    times 1/(1−β)), i.e. the steady state :math:`\eta g/(1-\beta)` under a constant gradient.
+    Read with that premise: β = 0.9 gives :math:`10\eta g`, β = 0.5 gives :math:`2\eta g`
+    (ratio 5), and lr/5 with β = 0.9 gives :math:`2\eta g`. Evidence also shows the first
+    step, where the two are not yet at their steady state.
+
+    Inputs: ``betas`` ((9/10, 1/2)) and ``ratio`` (5, the note's factor).
     """
+    hi, lo = (sp.nsimplify(v) for v in ctx.given("betas", (sp.Rational(9, 10), sp.Rational(1, 2))))
+    claimed = sp.nsimplify(ctx.given("ratio", 5))
     ss = lambda bb, e: sp.simplify(e * g / (1 - bb))  # noqa: E731
-    r = sp.simplify(ss(sp.Rational(9, 10), eta) / ss(sp.Rational(1, 2), eta))
-    comp = sp.simplify(ss(sp.Rational(9, 10), eta / 5) - ss(sp.Rational(1, 2), eta))
-    first = [
-        velocity(1, sp.Rational(9, 10))[1].subs(eta, eta / 5),
-        velocity(1, sp.Rational(1, 2))[1],
-    ]
-    ok = r == 5 and is_zero(comp)
+    r = sp.simplify(ss(hi, eta) / ss(lo, eta))
+    comp = sp.simplify(ss(hi, eta / claimed) - ss(lo, eta))
+    first = [velocity(1, hi)[1].subs(eta, eta / claimed), velocity(1, lo)[1]]
+    ok = r == claimed and is_zero(comp)
     ev = (
-        symbolic("steady-state ratio β=0.9 : β=0.5", sp.Eq(sp.Symbol("ratio"), r)),
-        symbolic("steady state with lr/5 and β = 0.9 minus lr with β = 0.5", comp),
+        symbolic(f"steady-state ratio β={hi} : β={lo}", sp.Eq(sp.Symbol("ratio"), r)),
+        symbolic(f"steady state with lr/{claimed} and β = {hi} minus lr with β = {lo}", comp),
         table(
-            "first step",
+            "first step (before the steady state)",
             ("setting", "v₁"),
-            (("β = 0.9, lr/5", str(first[0])), ("β = 0.5, lr", str(first[1]))),
+            ((f"β = {hi}, lr/{claimed}", str(first[0])), (f"β = {lo}, lr", str(first[1]))),
         ),
     )
     return Verdict(
-        "holds-if" if ok else "fails",
-        "ratio 5 exactly in the steady state; lr/5 makes the steady-state steps equal",
-        condition=(
-            "steady state under a (nearly) constant gradient; in the first steps lr/5 moves 5× less"
+        "holds" if ok else "fails",
+        f"the note's multiples 1/(1−β) are {1 / (1 - hi)} and {1 / (1 - lo)}: ratio {r}; "
+        + (
+            f"lr/{claimed} makes the steady-state steps equal (the first steps differ, table)"
+            if ok
+            else f"not {claimed}"
         ),
         evidence=ev,
     )

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import sympy
 import torch
 
-from analytic._common import NotesUnavailable, note_lines, table, text
-from analytic.verdict import Context, Evidence, Verdict
+from optverify.analytic._common import NotesUnavailable, note_lines, table, text
+from optverify.analytic.verdict import Context, Evidence, Verdict
 
 __all__ = ["CHECKS", "TRAJECTORIES", "trajectory"]
 
@@ -142,7 +143,7 @@ def trajectory_figure(claim: str) -> Evidence:
     name = claim.replace(".", "_")
     return Evidence(
         kind="figure",
-        title="20-step trajectories on f = 0.1x₁² + 2x₂² (× = printed end point)",
+        title=f"{claim}: 20-step trajectories (x₁, x₂) on f = 0.1x₁² + 2x₂² (× = printed end)",
         text=f"{name}.png",
         data={"plot": "trajectories", "filename": f"{name}.png", "series": series},
     )
@@ -176,7 +177,7 @@ def _verdict(rows: list[tuple[Any, ...]], what: str, extra: tuple[Evidence, ...]
 def _traj_check(claim: str) -> Callable[[Context], Verdict]:
     def check(ctx: Context) -> Verdict:
         rows = []
-        for cid, label, step, hyper, printed, lineno in TRAJECTORIES:
+        for cid, label, step, hyper, printed, lineno in ctx.given("trajectories", TRAJECTORIES):
             if cid != claim:
                 continue
             x1, x2 = trajectory(step, hyper)[-1]
@@ -208,7 +209,7 @@ def check_lr_diverge(ctx: Context) -> Verdict:
         x.data.sub_(1.0 * x.grad)
         x.grad.zero_()
     # (quantity, printed digits, cited line, the text that shows them on that line)
-    printed = (
+    printed = ctx.given("printed", (
         ("y0", "16", 20, "y_0 = 16"),
         ("f'(x0)", "16", 20, "f'(x_0) = 16"),
         ("x1", "-14", 21, "= -14"),
@@ -217,7 +218,7 @@ def check_lr_diverge(ctx: Context) -> Verdict:
         ("x2", "98", 22, "= 98"),
         ("y2", "38416", 22, "y_2 = 38416"),
         ("f'(x2)", "784", 22, "f'(x_2) = 784"),
-    )
+    ))  # fmt: skip
     rows = []
     for key, p, lineno, shown in printed:
         ours = f"{got[key]:g}"
@@ -226,16 +227,23 @@ def check_lr_diverge(ctx: Context) -> Verdict:
 
 
 def check_ema_sum(ctx: Context) -> Verdict:
-    """N003.ema.sum (note 003 lines 233-256): ``np.sum((1-β)β^t for t in 0..99)`` with β = 0.9.
+    """N003.ema.sum (note 003 lines 233-256): what ``print(np.sum(weights))`` prints for the
+    note's weights (1 − β)βᵗ, t = 0..99, β = 0.9, and whether the weights sum to about one.
 
-    The geometric sum is 1 − β¹⁰⁰ = 0.99997343…: close to but below 1. The note shows the
-    ``print`` but not its output, so the recomputed value is compared with the closed form.
+    The note prints the sum but shows no output, and says nothing about its value beyond the
+    plot's label ``y = B^t * (1-B)``. The check runs the note's expression in numpy (the
+    printed string is reported) and decides the claim "the exponential weights sum to about
+    one" as: the printed value rounds to 1 at four decimals (|1 − sum| < 5e-5). The exact
+    value 1 − β^N (sympy rationals) is evidence of the digits, not the decision.
+
+    Inputs: ``beta`` (0.9), ``points`` (100).
     """
-    beta, n = 0.9, 100
+    beta = float(ctx.given("beta", 0.9))
+    n = int(ctx.given("points", 100))
     weights = [(1 - beta) * np.power(beta, e) for e in np.arange(n).tolist()]
     printed_by_numpy = str(np.sum(weights))
-    closed = 1 - beta**n
-    close = math.isclose(float(np.sum(weights)), closed, rel_tol=1e-14)
+    value = float(np.sum(weights))
+    exact = 1 - sympy.Rational(str(beta)) ** n
     shown = "not shown"
     try:
         lines = note_lines(ctx, N003)
@@ -246,30 +254,35 @@ def check_ema_sum(ctx: Context) -> Verdict:
         )
     except NotesUnavailable:
         shown = "notes not available"
-    rows = (("np.sum(weights)", shown, printed_by_numpy, f"1 − 0.9^100 = {closed:.17g}", close),)
+    about_one = abs(1 - value) < 5e-5
+    rows = ((f"np.sum(weights), β = {beta}, {n} points", shown, printed_by_numpy,
+             f"1 − β^{n} = {float(exact):.17g}", f"{1 - value:.3g}", about_one),)  # fmt: skip
     ev = (
         table(
-            "printed vs recomputed",
-            ("case", "printed in note", "numpy prints", "closed form", "agree"),
+            "what the note's code prints",
+            ("case", "printed in note", "numpy prints", "exact value", "1 − sum", "about one"),
             rows,
         ),
+        text("decision", "'about one': the printed sum rounds to 1.0000 (|1 − sum| < 5e-5)."),
     )
-    if not close:
-        return Verdict("fails", "np.sum(weights) differs from 1 − β^N", evidence=ev)
+    if not about_one:
+        return Verdict(
+            "fails",
+            f"the note's code prints {printed_by_numpy}: the weights do not sum to about one "
+            f"(1 − β^N = {float(exact):.4g} for N = {n})",
+            evidence=ev,
+        )
     return Verdict(
-        "holds-if",
-        (
-            f"the weights sum to 1 − 0.9¹⁰⁰ = {printed_by_numpy} (numpy's "
-            "output; the note shows no digits)"
-        ),
-        condition="'the weights sum to 1' holds only as N → ∞; for N = 100 the sum is 1 − β^N < 1",
+        "holds",
+        f"the note's code prints {printed_by_numpy} (= 1 − 0.9¹⁰⁰ up to rounding; the note "
+        "shows no output): about one, 2.7e-5 below it",
         evidence=ev,
     )
 
 
 def check_autograd_mean(ctx: Context) -> Verdict:
     """N002.autograd.mean (note 002 lines 99-108): mean([[1,2],[3,4]]²) = (1+4+9+16)/4 = 7.5."""
-    t = torch.FloatTensor([[1, 2], [3, 4]])
+    t = torch.FloatTensor(ctx.given("x", [[1, 2], [3, 4]]))
     ours = f"{torch.mean(t * t).item():g}"
     rows = [
         ("t_out", "7.5", ours, ours == "7.5", _on_line(ctx, "002", 107, "7.5")),
@@ -299,10 +312,10 @@ def check_bce(ctx: Context) -> Verdict:
     def sigmd(x: float) -> float:
         return -math.log(1 / (1 + math.exp(-x)))
 
-    hand = [
+    hand = ctx.given("hand", [
         (sigmd(1.5) + sigmd(-0.3) + sigmd(1) + sigmd(-2)) / 4,
         (sigmd(1.1) + sigmd(-0.6) + sigmd(-2.2)) / 3,
-    ]
+    ])  # fmt: skip
     rows = []
     for i in range(2):
         a, b = "%.4f" % res[i].item(), "%.4f" % hand[i]  # noqa: UP031 -- the note\'s format

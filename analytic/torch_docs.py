@@ -13,15 +13,15 @@ from typing import Any
 
 import torch
 
-from analytic._common import table, text
-from analytic.verdict import Context, Verdict
+from optverify.analytic._common import table, text
+from optverify.analytic.verdict import Context, Verdict
 
 __all__ = ["CHECKS"]
 
 
 def check_adafactor_wd(ctx: Context) -> Verdict:
     """T.adafactor.wd_default (torch/optim/_adafactor.py:31 signature, :245 docstring)."""
-    doc = torch.optim.Adafactor.__doc__ or ""
+    doc = ctx.given("doc", torch.optim.Adafactor.__doc__ or "")
     m = re.search(r"weight_decay \(float, optional\):.*?\(default:\s*([^)]+)\)", doc, re.S)
     documented = float(m.group(1)) if m else None
     actual = inspect.signature(torch.optim.Adafactor.__init__).parameters["weight_decay"].default
@@ -63,7 +63,8 @@ def check_muon_momentum(ctx: Context) -> Verdict:
         p.grad = gr.clone()
         opt.step()
     buf = opt.state[p]["momentum_buffer"]
-    documented = mu * g1 + g2
+    rule = ctx.given("documented", lambda m, b, g: m * b + g)  # B_t = μB_{t−1} + g_t
+    documented = rule(mu, rule(mu, torch.zeros(2, 2), g1), g2)
     ema = mu * (1 - mu) * g1 + (1 - mu) * g2
     doc_ok = torch.allclose(buf, documented)
     ema_ok = torch.allclose(buf, ema)
@@ -108,12 +109,13 @@ def check_adagrad_group_init(ctx: Context) -> Verdict:
     b = torch.nn.Parameter(torch.zeros(2))
     groups: list[dict[str, Any]] = [
         {"params": [a]},
-        {"params": [b], "initial_accumulator_value": 0.5},
+        {"params": [b], "initial_accumulator_value": ctx.given("group_value", 0.5)},
     ]
     opt = torch.optim.Adagrad(groups, lr=0.1)
     sum_b_init = float(opt.state[b]["sum"][0])
     c = torch.nn.Parameter(torch.zeros(2))
-    opt.add_param_group({"params": [c], "initial_accumulator_value": 0.5})
+    opt.add_param_group({"params": [c],
+                         "initial_accumulator_value": ctx.given("group_value", 0.5)})  # fmt: skip
     c.grad = torch.zeros(2)
     opt.step()
     sum_c = float(opt.state[c]["sum"][0])
@@ -131,7 +133,8 @@ def check_adagrad_group_init(ctx: Context) -> Verdict:
             ),
         ),
     )
-    if sum_b_init == 0.5 and sum_c == 0.5:
+    want = ctx.given("group_value", 0.5)
+    if sum_b_init == want and sum_c == want:
         return Verdict("holds", "per-group values are honoured", evidence=ev)
     return Verdict(
         "fails",
@@ -151,11 +154,12 @@ def check_rmsprop_centered(ctx: Context) -> Verdict:
     rounds below zero once α^t is small; sqrt gives NaN, and ε is added after the sqrt.
     """
     found = None
+    dtype = ctx.given("dtype", torch.float32)
     for gval in (0.1, 0.3, 0.7, 1.3, 3.0, 0.01):
-        p = torch.nn.Parameter(torch.zeros(1))
+        p = torch.nn.Parameter(torch.zeros(1, dtype=dtype))
         opt = torch.optim.RMSprop([p], lr=1e-3, alpha=0.9, centered=True)
-        for step in range(1, 400):
-            p.grad = torch.full((1,), gval)
+        for step in range(1, int(ctx.given("steps", 400))):
+            p.grad = torch.full((1,), gval, dtype=dtype)
             opt.step()
             if torch.isnan(p).any():
                 st = opt.state[p]
@@ -173,8 +177,8 @@ def check_rmsprop_centered(ctx: Context) -> Verdict:
         text(
             "search",
             (
-                "constant float32 gradients g ∈ {0.1, 0.3, 0.7, 1.3, 3, 0.01}, "
-                "alpha 0.9, up to 400 steps"
+                f"constant {dtype} gradients g ∈ {{0.1, 0.3, 0.7, 1.3, 3, 0.01}}, "
+                f"alpha 0.9, up to {ctx.given('steps', 400)} steps"
             ),
         ),
     )
@@ -213,7 +217,7 @@ def check_state_dict_copy(ctx: Context) -> Verdict:
     sd = a.state_dict()
     q = torch.nn.Parameter(torch.ones(3))
     b = torch.optim.Adam([q], lr=0.1)
-    b.load_state_dict(sd)
+    ctx.given("load", lambda opt, state: opt.load_state_dict(state))(b, sd)
     caller = sd["state"][0]["exp_avg"]
     before = caller.clone()
     same_object = b.state[q]["exp_avg"] is caller
@@ -251,7 +255,7 @@ def check_sparseadam_eps(ctx: Context) -> Verdict:
     Adam: Δ = lr·m̂/(√v̂ + ε). SparseAdam: Δ = lr·m̂/(√v̂ + ε/√(1−β₂ᵗ)): at t = 1 with β₂ = 0.999
     the effective ε is 31.6× larger.
     """
-    gval = 1e-8
+    gval = float(ctx.given("grad", 1e-8))
     res = {}
     for name in ("Adam", "SparseAdam"):
         emb = torch.nn.Embedding(1, 1, sparse=(name == "SparseAdam"))
@@ -268,7 +272,7 @@ def check_sparseadam_eps(ctx: Context) -> Verdict:
     predicted_sparse = gval / (gval + 1e-8 / (1 - 0.999) ** 0.5)
     ev = (
         table(
-            "first step with gradient 1e-8, lr 1, eps 1e-8",
+            f"first step with gradient {gval:g}, lr 1, eps 1e-8",
             ("optimizer", "step", "predicted"),
             (
                 ("Adam", f"{res['Adam']:.6f}", f"{predicted_adam:.6f}"),
@@ -277,13 +281,14 @@ def check_sparseadam_eps(ctx: Context) -> Verdict:
         ),
     )
     if abs(res["Adam"] - res["SparseAdam"]) <= 1e-6 * abs(res["Adam"]):
-        return Verdict("holds", "same step", evidence=ev)
+        return Verdict("holds", f"same first step ({res['Adam']:.6g}) for gradient {gval:g}",
+                       evidence=ev)  # fmt: skip
     return Verdict(
         "fails",
         (
             "SparseAdam adds ε before bias correction (ε/√(1−β₂ᵗ) in Adam's "
             f"terms): its first step is {res['SparseAdam']:.4f} vs Adam's "
-            f"{res['Adam']:.4f} for a 1e-8 gradient"
+            f"{res['Adam']:.4f} for a {gval:g} gradient"
         ),
         evidence=ev,
     )
@@ -293,9 +298,11 @@ def check_rprop_lr(ctx: Context) -> Verdict:
     """T.rprop.lr (torch/optim/rprop.py:106-110 copy lr into state['step_size'] once; 279 adapts
     only that)."""
 
+    cls = ctx.given("cls", torch.optim.Rprop)
+
     def run(change: bool) -> float:
         p = torch.nn.Parameter(torch.zeros(1))
-        opt = torch.optim.Rprop([p], lr=0.01)
+        opt = cls([p], lr=0.01)
         for k in range(4):
             if change and k == 2:
                 for grp in opt.param_groups:
@@ -307,7 +314,7 @@ def check_rprop_lr(ctx: Context) -> Verdict:
     same = run(False) == run(True)
     ev = (
         table(
-            "4 Rprop steps, gradient 1, lr 0.01; lr set to 1.0 before step 3",
+            f"4 {cls.__name__} steps, gradient 1, lr 0.01; lr set to 1.0 before step 3",
             ("run", "θ₄"),
             (("lr unchanged", run(False)), ("lr changed", run(True))),
         ),
@@ -327,9 +334,10 @@ def check_rprop_lr(ctx: Context) -> Verdict:
 def check_rmsprop_alpha(ctx: Context) -> Verdict:
     """T.rmsprop.alpha_range (torch/optim/rmsprop.py:55-56 only checks ``0 <= alpha``)."""
     accepted = []
+    cls = ctx.given("cls", torch.optim.RMSprop)
     for a in (1.0, 1.5, 10.0):
         try:
-            torch.optim.RMSprop([torch.nn.Parameter(torch.zeros(1))], alpha=a)
+            cls([torch.nn.Parameter(torch.zeros(1))], alpha=a)
             accepted.append((a, "accepted"))
         except ValueError as exc:
             accepted.append((a, f"ValueError: {exc}"))

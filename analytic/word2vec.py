@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from analytic._common import is_zero, symbolic, table
-from analytic.verdict import Context, Verdict
+from optverify.analytic._common import is_zero, symbolic, table
+from optverify.analytic.verdict import Context, Verdict
 
 __all__ = ["CHECKS"]
 
@@ -36,7 +36,8 @@ def check_discard(ctx: Context) -> Verdict:
     p = 1 - sp.sqrt(tt / f)
     positive = sp.solve_univariate_inequality(p > 0, f, relational=False)
     t_code = sp.Rational(1, 10**4)
-    code_threshold = 1 - sp.sqrt(t_code / c * N)
+    # input ``code``: the note's threshold as a function of (count c, tokens N), line 112
+    code_threshold = ctx.given("code", lambda c_, n_: 1 - sp.sqrt(t_code / c_ * n_))(c, N)
     formula = p.subs({tt: t_code, f: c / N})
     same = is_zero(code_threshold - formula)
     # P(U < th) for U ~ U(0,1) equals min(max(th, 0), 1); th <= 1 always
@@ -65,18 +66,27 @@ def check_discard(ctx: Context) -> Verdict:
         "holds" if ok else "fails",
         "P > 0 exactly when f > t, and the code discards with probability max(1 − √(t/f), 0)"
         if ok
-        else "mismatch",
+        else "the code's threshold differs from 1 − √(t/f): "
+        f"{sp.simplify(code_threshold - formula)} ≠ 0",
         evidence=ev,
     )
 
 
 def check_sigmoid(ctx: Context) -> Verdict:
-    """N004.w2v.sigmoid (note 004 line 412): 1 − σ(x) − σ(−x) simplifies to 0."""
-    d = 1 - sigmoid(x) - sigmoid(-x)
+    """N004.w2v.sigmoid (note 004 line 412): 1 − σ(x) − σ(−x) simplifies to 0.
+
+    Input ``right``: the right-hand side as a function of x (σ(−x)). A non-zero difference is
+    confirmed by a numeric counterexample at x = 1 before ``fails`` is returned.
+    """
+    right = ctx.given("right", lambda e: sigmoid(-e))(x)
+    d = 1 - sigmoid(x) - right
     ok = is_zero(sp.together(d))
+    at_one = float(d.subs(x, 1))
     return Verdict(
         "holds" if ok else "fails",
-        "1 − σ(x) = σ(−x) for every real x",
+        "1 − σ(x) = σ(−x) for every real x"
+        if ok
+        else f"1 − σ(x) − right side = {at_one:.4g} at x = 1",
         evidence=(symbolic("1 − σ(x) − σ(−x)", sp.simplify(sp.together(d))),),
     )
 

@@ -8,8 +8,8 @@ import time
 import pytest
 import torch
 
-from analytic import empirical
-from analytic.verdict import Context, Verdict
+from optverify.analytic import empirical
+from optverify.analytic.verdict import Context, Verdict
 
 torch.set_num_threads(1)
 

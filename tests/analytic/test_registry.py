@@ -7,8 +7,8 @@ import re
 import pytest
 from conftest import CLAIMS_MD
 
-from analytic.claims import CHECKS, CLAIMS, decide
-from analytic.verdict import Context, Verdict
+from optverify.analytic.claims import CHECKS, CLAIMS, decide
+from optverify.analytic.verdict import Context, Verdict
 
 
 def _md_ids() -> dict[str, str]:
