@@ -88,13 +88,19 @@ def adam(
             step = s.step + 1
             if weight_decay != 0:
                 g = g.add(p, alpha=weight_decay)
-            m = s.exp_avg.lerp(g, 1 - beta1)
-            v = s.exp_avg_sq.mul(beta2).addcmul(g, g, value=1 - beta2)
+            # torch.optim.Adam treats a complex number as a pair of reals: each component
+            # has its own moments (v holds the squares of the real and imaginary parts)
+            real = torch.view_as_real if p.is_complex() else (lambda t: t)
+            back = torch.view_as_complex if p.is_complex() else (lambda t: t)
+            g_r, m_r, v_r = real(g), real(s.exp_avg), real(s.exp_avg_sq)
+            m = back(m_r.lerp(g_r, 1 - beta1))
+            v = back(v_r.mul(beta2).addcmul(g_r, g_r, value=1 - beta2))
             t = step.item()
             step_size = lr / (1 - beta1**t)
-            denom = (v.sqrt() / math.sqrt(1 - beta2**t)).add(eps)
+            denom = (real(v).sqrt() / math.sqrt(1 - beta2**t)).add(eps)
             # the update as a tensor, as optax returns it; the shell adds it to the parameter
-            updates.append(torch.zeros_like(p).addcdiv(m, denom, value=-step_size))  # type: ignore[arg-type]
+            update = torch.zeros_like(real(p)).addcdiv(real(m), denom, value=-step_size)  # type: ignore[arg-type]
+            updates.append(back(update))
             new_state.append(AdamState(step, m, v))
         return updates, new_state
 
@@ -137,7 +143,12 @@ class FunctionalOptimizer(torch.optim.Optimizer):
             states = [self.state_type(**self.state[p]) for p in params]
             updates, new_states = transform.update([p.grad for p in params], states, params)
             for p, u, s in zip(params, updates, new_states, strict=True):
-                p.add_(u)
+                # complex: add component-wise (a complex add_ would multiply u by 1+0j,
+                # spreading a NaN from one component to the other)
+                if p.is_complex():
+                    torch.view_as_real(p).add_(torch.view_as_real(u))
+                else:
+                    p.add_(u)
                 self.state[p].update(s._asdict())
         return loss
 

@@ -15,14 +15,22 @@ so the minimum is the most reproducible estimate of what the code costs.
 
 The gate compares ``ours ÷ torch best`` with the committed baseline
 (``tests/bench/baseline.json``) and fails when one worsens by more than the baseline's
-``margin`` (relative), which is justified there from measured run-to-run noise.
+``margin`` (relative), which is justified there from measured run-to-run noise. The
+synthetic sizes are gated together (one geometric mean per case and implementation); each
+real model's parameter list (``resnet50``, ``gpt2``: :data:`MODEL_SIZES`) is gated on its
+own, under the key ``case/model/impl``.
+
+Every command takes one or more results files (pytest-benchmark's JSON for the synthetic
+sizes, :mod:`tests.bench.interleave`'s for the models); the table's header names the
+machine, the date, the torch version and the load the run saw.
 
 Command line::
 
-    python -m optverify.bench table RESULTS.json [--out bench.md]
-    python -m optverify.bench gate RESULTS.json [--baseline tests/bench/baseline.json]
+    python -m optverify.bench table RESULTS.json [MORE.json ...] [--out bench.md]
+    python -m optverify.bench gate RESULTS.json [MORE.json ...] [--baseline PATH]
     python -m optverify.bench noise RUN1.json RUN2.json [...]
     python -m optverify.bench baseline RUN1.json [RUN2.json ...] --margin 0.3 --out PATH
+        [--update]  (keep the baseline's other keys; replace those the runs measured)
 """
 
 from __future__ import annotations
@@ -60,11 +68,15 @@ __all__ = [
 BASELINE = Path(__file__).resolve().parents[1] / "tests" / "bench" / "baseline.json"
 #: where ``nox -s bench`` writes the latest results
 LATEST = Path(".benchmarks") / "latest.json"
+#: the real models' interleaved results, written beside it by ``nox -s bench``
+MODELS_JSON = "models.json"
 #: our implementations, compared with torch's best
 OURS = ("ours", "ours-multi", "ours-compiled")
 #: those the regression gate holds to the baseline (the fast paths)
 GATED = ("ours-multi", "ours-compiled")
-SIZE_ORDER = ("1e4", "1e6", "1e7", "200x5000")
+SIZE_ORDER = ("1e4", "1e6", "1e7", "200x5000", "resnet50", "gpt2")
+#: real models' parameter lists: gated and tabled on their own
+MODEL_SIZES = ("resnet50", "gpt2")
 REFERENCE_BYTES = 12
 
 
@@ -101,9 +113,40 @@ class Row:
         return f"{self.case}/{self.size}"
 
 
-def load(path: str | Path) -> list[Timing]:
-    """The timings of one pytest-benchmark JSON file (benchmarks without our
+def load(*paths: str | Path) -> list[Timing]:
+    """The timings of pytest-benchmark-shaped JSON files (benchmarks without our
     ``extra_info`` are ignored)."""
+    out: list[Timing] = []
+    for path in paths:
+        out += _load_one(path)
+    return out
+
+
+def machine_info(*paths: str | Path) -> dict[str, str]:
+    """Where and when the results were measured: machine, CPU, date, torch, load average
+    (the first file that says; pytest-benchmark's ``machine_info``/``datetime`` or the
+    interleaved runner's)."""
+    info: dict[str, str] = {}
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        mi = data.get("machine_info", {}) or {}
+        cpu = mi.get("cpu", {}) if isinstance(mi.get("cpu"), dict) else {}
+        found = {
+            "machine": str(mi.get("node", "")),
+            "cpu": str(cpu.get("brand_raw") or mi.get("processor") or ""),
+            "cpus": str(cpu.get("count") or mi.get("cpus") or ""),
+            "date": str(data.get("datetime") or mi.get("date") or ""),
+            "torch": str(mi.get("torch", "")),
+            "load": " ".join(mi.get("loadavg") or []) if isinstance(mi.get("loadavg"), list)
+            else str(mi.get("loadavg") or ""),
+        }  # fmt: skip
+        for k, v in found.items():
+            if v and not info.get(k):
+                info[k] = v
+    return info
+
+
+def _load_one(path: str | Path) -> list[Timing]:
     data = json.loads(Path(path).read_text())
     out = []
     for bench in data.get("benchmarks", []):
@@ -170,7 +213,8 @@ def gated_ratios(rows: Iterable[Row]) -> dict[str, float]:
     """``{"case/impl": geometric mean over the sizes of ours ÷ torch best}``: what the gate
     compares. One size alone is noisy on a shared machine (a ratio at 200 x 5 000 moved by
     up to 60 % between two runs); the geometric mean over the four sizes moves far less, and
-    a real slowdown of an implementation shows at every size.
+    a real slowdown of an implementation shows at every size. A real model's list
+    (:data:`MODEL_SIZES`) is a key of its own: ``case/model/impl``.
 
     Only the fast paths (:data:`GATED`) are gated: the readable classes allocate a new tensor
     for every intermediate, and their times are bimodal (page faults of fresh allocations;
@@ -181,7 +225,8 @@ def gated_ratios(rows: Iterable[Row]) -> dict[str, float]:
         for impl, value in r.ratio.items():
             if impl not in GATED:
                 continue
-            by_key.setdefault(f"{r.case}/{impl}", []).append(value)
+            key = f"{r.case}/{r.size}/{impl}" if r.size in MODEL_SIZES else f"{r.case}/{impl}"
+            by_key.setdefault(key, []).append(value)
     return {
         k: math.exp(statistics.fmean(math.log(v) for v in values))
         for k, values in by_key.items()
@@ -234,11 +279,18 @@ def _speedup(ratio: float | None) -> str:
     return "–" if not ratio else f"{1 / ratio:.2g}x"
 
 
-def markdown(rows: Sequence[Row], *, title: str = "Per-step speed") -> str:
-    """The ratio table (all sizes), then the headline table at 1e7."""
-    lines = [
-        f"## {title}",
-        "",
+def markdown(
+    rows: Sequence[Row], *, title: str = "Per-step speed", info: Mapping[str, str] | None = None
+) -> str:
+    """The ratio tables: the real models' lists, the headline at 1e7, then all sizes; the
+    header names the machine, date, torch version and load (``info``, :func:`machine_info`)."""
+    lines = [f"## {title}", ""]
+    if info:
+        described = [f"{k} {info[k]}" for k in ("machine", "cpu", "cpus", "date", "torch", "load")
+                     if info.get(k)]  # fmt: skip
+        lines += ["Measured on: " + "; ".join(described) + " (load: the 1, 5 and 15 minute "
+                  "load averages when the run started).", ""]  # fmt: skip
+    lines += [
         "float32, CPU, one thread; times in ms (minimum over rounds); *floor* = the bandwidth "
         "floor (reference `a.add_(b)` time x bytes per element / 12); ratios < 1: ours is "
         "faster than torch's fastest implementation; *compile* = the first step's extra time "
@@ -246,6 +298,22 @@ def markdown(rows: Sequence[Row], *, title: str = "Per-step speed") -> str:
         "processes faster).",
         "",
     ]
+    models = [r for r in rows if r.size in MODEL_SIZES]
+    if models:
+        lines += [
+            "### Real models' parameter lists (interleaved: every round steps each "
+            "implementation once)",
+            "",
+            "| optimiser | model | torch best | ours fast | ours ÷ torch best "
+            "| ours readable ÷ torch best |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in models:
+            lines.append(
+                f"| {r.case} | {r.size} | {r.torch_best or '–'} | {r.ours_fast or '–'} "
+                f"| {_ratio(r.ratio.get(r.ours_fast or ''))} | {_ratio(r.ratio.get('ours'))} |"
+            )
+        lines.append("")
     headline = [r for r in rows if r.size == "1e7"]
     # the kernels compile once per process, at the first size that takes them (1e6)
     compile_s: dict[str, float] = {}
@@ -344,14 +412,21 @@ def render_bench(out_dir: str | Path) -> list[str]:
     out = Path(out_dir)
     source = latest_results()
     if source is not None:
-        rows, origin = summarise(load(source)), f"results `{source}`"
+        sources = [source]
+        models = source.with_name(MODELS_JSON)
+        if models.is_file() and models != source:
+            sources.append(models)
+        rows = summarise(load(*sources))
+        info = machine_info(*sources)
+        origin = "results " + ", ".join(f"`{s}`" for s in sources)
     elif BASELINE.is_file():
         rows, origin = _rows_from_baseline(BASELINE), f"baseline `{BASELINE.name}`"
+        info = {}
     else:
         return []
     out.mkdir(parents=True, exist_ok=True)
     md, png = out / "bench.md", out / "bench_floor.png"
-    md.write_text(markdown(rows) + f"\nSource: {origin}.\n\n![% of floor]({png.name})\n")
+    md.write_text(markdown(rows, info=info) + f"\nSource: {origin}.\n\n![% of floor]({png.name})\n")
     plot_floor(rows, png)
     return [str(md), str(png)]
 
@@ -368,11 +443,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m optverify.bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_table = sub.add_parser("table", help="write the Markdown ratio table")
-    p_table.add_argument("results")
+    p_table.add_argument("results", nargs="+")
     p_table.add_argument("--out", help="also write it to this file")
     p_table.add_argument("--png", help="also write the %% of floor bar chart here")
     p_gate = sub.add_parser("gate", help="fail (exit 1) on a regression against the baseline")
-    p_gate.add_argument("results")
+    p_gate.add_argument("results", nargs="+")
     p_gate.add_argument("--baseline", default=str(BASELINE))
     p_gate.add_argument("--margin", type=float, help="override the baseline's margin")
     p_noise = sub.add_parser("noise", help="run-to-run spread of every ratio")
@@ -383,11 +458,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_base.add_argument("--margin", type=float, required=True)
     p_base.add_argument("--justification", default="")
     p_base.add_argument("--out", default=str(BASELINE))
+    p_base.add_argument(
+        "--update", action="store_true", help="keep the keys of --out the runs did not measure"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "table":
-        rows = summarise(load(args.results))
-        text = markdown(rows)
+        rows = summarise(load(*args.results))
+        text = markdown(rows, info=machine_info(*args.results))
         sys.stdout.write(text)
         if args.out:
             Path(args.out).write_text(text)
@@ -397,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "gate":
         base = _load_baseline(Path(args.baseline))
         margin = args.margin if args.margin is not None else float(base["margin"])
-        current = gated_ratios(summarise(load(args.results)))
+        current = gated_ratios(summarise(load(*args.results)))
         failures = gate(current, base["ratios"], margin)
         checked = sum(1 for k in base["ratios"] if k in current)
         for line in failures:
@@ -419,15 +497,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys = set.intersection(*(set(r) for r in runs))
     median = {k: statistics.median(r[k] for r in runs) for k in sorted(keys)}
     rows = summarise(load(args.runs[-1]))
+    spread = noise(runs) if len(runs) > 1 else {}
+    row_dicts = [asdict(r) for r in rows]
+    old = _load_baseline(Path(args.out)) if args.update and Path(args.out).is_file() else None
+    if old is not None:
+        median = {**old.get("ratios", {}), **median}
+        spread = {**old.get("noise", {}), **spread}
+        measured = {(r.case, r.size) for r in rows}
+        row_dicts = [r for r in old.get("rows", []) if (r["case"], r["size"]) not in measured]
+        row_dicts += [asdict(r) for r in rows]
     payload = {
         "margin": args.margin,
-        "metric": "per case and implementation: geometric mean over the sizes of "
-        "ours ÷ torch best (minimum time over rounds)",
-        "justification": args.justification,
-        "runs": len(runs),
-        "noise": noise(runs) if len(runs) > 1 else {},
-        "ratios": median,
-        "rows": [asdict(r) for r in rows],
+        "metric": "per case and implementation: geometric mean over the synthetic sizes of "
+        "ours ÷ torch best (minimum time over rounds); a real model's list is a key of its "
+        "own (case/model/impl)",
+        "justification": args.justification
+        or (old.get("justification", "") if old is not None else ""),
+        "runs": len(runs) if old is None else old.get("runs", len(runs)),
+        "noise": spread,
+        "ratios": dict(sorted(median.items())),
+        "rows": row_dicts,
     }
     Path(args.out).write_text(json.dumps(payload, indent=1, sort_keys=False) + "\n")
     print(f"wrote {args.out}: {len(median)} ratios")

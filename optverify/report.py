@@ -1,51 +1,47 @@
 """The ``claims`` and ``report`` subcommands: decide every claim and publish the evidence.
 
 ``register(subparsers)`` adds both to an argparse subparsers object; each handler takes the
-parsed ``args`` and returns an exit code (0 ok, 2 bad input).
+parsed ``args`` and returns an exit code: 0 every selected claim decided, 1 not decided (the
+notes were not found, or a check raised), 2 bad input (one line on stderr).
 
-Figures: a check asks for a picture by returning ``Evidence(kind="figure", data=...)``.
-``data["filename"]`` names the PNG and ``data["plot"]`` picks the renderer:
+The notes are input: ``--notes DIR``, else ``$OPTVERIFY_NOTES``; without them nothing is
+decided (exit 1, ``not decided: notes not found; pass --notes``). Both commands say on stderr
+which notes they use and print one progress line per claim as it is decided; independent
+claims are decided in parallel (``--jobs``, default 2 worker processes).
 
-* ``"trajectories"`` — ``series``: list of ``{label, x, y, printed?: [x1, x2]}`` drawn over
-  the contours of 0.1x₁² + 2x₂², printed end points marked ×;
-* ``"region"`` — ``curvatures``, ``lr_max``, ``points``: ``[[lr, momentum, label], …]``: the
-  heavy-ball spectral radius over (lr, momentum), contour 1 = the stability boundary;
-* ``"lines"`` (generic) — ``series``: list of ``{label, x, y}``, optional ``xlabel``,
-  ``ylabel``, ``yscale``, ``title``; ``"bars"`` — ``labels``, ``values``, optional ``ylabel``.
+The report (``--out DIR``) holds ``claims.md``, ``claims.json``, ``index.html`` (self-contained)
+and the figures' PNGs; see :mod:`optverify.report_md`, :mod:`optverify.report_html`,
+:mod:`optverify.report_figures` and :mod:`optverify.report_stamp`.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import sys
+import time
 from dataclasses import asdict
+from html import escape
 from pathlib import Path
 from typing import Any
 
-__all__ = ["default_notes_dir", "register", "run_claims", "run_report"]
+__all__ = ["register", "run_claims", "run_frameworks", "run_report"]
 
 
-def default_notes_dir() -> Path | None:
-    """``shared/notes`` next to the checkout, when it exists."""
-    cand = Path(__file__).resolve().parents[2] / "shared" / "notes"
-    return cand if cand.is_dir() else None
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("optverify")
-    except Exception:
-        import tomllib
-
-        py = Path(__file__).resolve().parents[1] / "pyproject.toml"
-        try:
-            return str(tomllib.loads(py.read_text())["project"]["version"]) + " (source tree)"
-        except Exception:
-            return "unknown"
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--notes",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the notes directory (default: $OPTVERIFY_NOTES); required",
+    )
+    p.add_argument(
+        "--only", metavar="ID-PREFIX", default=None, help="only claims whose ID starts with this"
+    )
+    p.add_argument(
+        "--jobs", type=int, default=2, help="worker processes deciding claims (default 2)"
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -54,42 +50,45 @@ def register(subparsers: Any) -> None:
         "claims", help="decide every claim of the notes and print the verdicts"
     )
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument(
-        "--only", metavar="ID-PREFIX", default=None, help="only claims whose ID starts with this"
-    )
-    p.add_argument(
-        "--notes",
-        type=Path,
-        default=None,
-        help="the notes directory (default: shared/notes next to the checkout)",
-    )
+    _add_common(p)
     p.set_defaults(func=run_claims)
     r = subparsers.add_parser(
-        "report", help="write the citeable report (claims.md, claims.json, figures)"
+        "report", help="write the citeable report (claims.md, claims.json, index.html, figures)"
     )
     r.add_argument("--out", type=Path, required=True, help="output directory")
-    r.add_argument("--notes", type=Path, default=None)
-    r.add_argument("--only", metavar="ID-PREFIX", default=None)
+    r.add_argument(
+        "--frameworks",
+        action="store_true",
+        help="write the cross-framework table (optax and Keras against torch.optim: "
+        "frameworks.md, frameworks.json) instead of the claims",
+    )
+    r.add_argument(
+        "--max-examples",
+        type=int,
+        default=20,
+        metavar="N",
+        help="examples per library optimiser for --frameworks (default 20)",
+    )
+    r.add_argument("--seed", type=int, default=0, help="seed for --frameworks (default 0)")
+    _add_common(r)
     r.set_defaults(func=run_report)
 
 
-def _notes(args: argparse.Namespace) -> tuple[Path | None, str | None]:
-    notes = getattr(args, "notes", None)
-    if notes is None:
-        return default_notes_dir(), None
-    if not Path(notes).is_dir():
-        return None, f"--notes {notes}: not a directory"
-    return Path(notes), None
+def run_frameworks(out_dir: Path, max_examples: int, seed: int) -> int:
+    """Write the cross-framework table into ``out_dir``; 0 (its rows are findings, not
+    failures of the report)."""
+    from optverify.frameworks import compute_rows, render_json, render_markdown
 
-
-def _decide(args: argparse.Namespace) -> tuple[list[tuple[Any, Any]], Path | None] | str:
-    notes, err = _notes(args)
-    if err:
-        return err
-    from analytic.claims import decide_all
-    from analytic.verdict import Context
-
-    return decide_all(Context(notes_dir=notes), getattr(args, "only", None)), notes
+    rows = compute_rows(max_examples=max_examples, seed=seed)
+    (out_dir / "frameworks.md").write_text(render_markdown(rows), encoding="utf-8")
+    (out_dir / "frameworks.json").write_text(
+        json.dumps(render_json(rows), ensure_ascii=False, indent=1), encoding="utf-8"
+    )
+    for row in rows:
+        print(f"{row.target:<24} {row.counterpart:<10} {row.verdict}", file=sys.stderr)
+    print(f"optverify report: wrote {out_dir / 'frameworks.md'} ({len(rows)} rows)",
+          file=sys.stderr)  # fmt: skip
+    return 0
 
 
 def _row(claim: Any, out: Any) -> dict[str, Any]:
@@ -102,156 +101,105 @@ def _row(claim: Any, out: Any) -> dict[str, Any]:
         "verdict": out.verdict,
         "summary": out.summary,
         "condition": out.condition,
+        "outside": getattr(out, "outside", ""),
         "evidence": [asdict(e) for e in out.evidence],
     }
 
 
-def run_claims(args: argparse.Namespace) -> int:
-    """Print every claim with its verdict (text table or JSON list); exit 0."""
-    got = _decide(args)
-    if isinstance(got, str):
-        print(f"optverify claims: {got}", file=sys.stderr)
+def _progress(k: int, n: int, claim: Any, out: Any, seconds: float) -> None:
+    print(f"[{k:>2}/{n}] {claim.id:<26} {out.verdict:<9} {seconds:6.1f} s", file=sys.stderr,
+          flush=True)  # fmt: skip
+
+
+def _decide(args: argparse.Namespace, prog: str) -> tuple[list[tuple[Any, Any]], Path] | int:
+    """Resolve the notes and the selection, then decide; an exit code on failure."""
+    from optverify.report_stamp import NotesNotFound, resolve_notes
+
+    try:
+        notes, origin = resolve_notes(args.notes)
+    except NotADirectoryError as exc:
+        print(f"optverify {prog}: {exc}", file=sys.stderr)
         return 2
+    except NotesNotFound as exc:
+        print(f"optverify {prog}: {exc}", file=sys.stderr)
+        return 1
+    if args.jobs < 1:
+        print(f"optverify {prog}: --jobs {args.jobs}: must be at least 1", file=sys.stderr)
+        return 2
+    from optverify.analytic.claims import decide_all, select
+
+    selected = select(args.only)
+    if not selected:
+        print(f"optverify {prog}: --only {args.only}: no claim ID starts with it",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    from optverify.analytic.verdict import Context
+
+    print(
+        f"optverify {prog}: notes {notes} (from {origin}); deciding {len(selected)} claim(s) "
+        f"with {args.jobs} worker(s)",
+        file=sys.stderr,
+        flush=True,
+    )
+    start = time.perf_counter()
+    results = decide_all(Context(notes_dir=notes), args.only, jobs=args.jobs, progress=_progress)
+    print(f"optverify {prog}: decided in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return results, notes
+
+
+def _undecided(results: list[tuple[Any, Any]]) -> int:
+    return sum(o.verdict not in ("holds", "fails", "holds-if") for _, o in results)
+
+
+def run_claims(args: argparse.Namespace) -> int:
+    """Print every selected claim with its verdict (text table or JSON list)."""
+    got = _decide(args, "claims")
+    if isinstance(got, int):
+        return got
     results, _ = got
     if args.format == "json":
-        print(
-            json.dumps([_row(c, o) for c, o in results], ensure_ascii=False, indent=1, default=str)
-        )
-        return 0
-    for c, o in results:
-        line = f"{c.id:26} {c.kind} {o.verdict:13} {o.summary}"
-        if o.condition:
-            line += f"  [if: {o.condition}]"
-        print(line)
-    counts: dict[str, int] = {}
-    for _, o in results:
-        counts[o.verdict] = counts.get(o.verdict, 0) + 1
-    print("\n" + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
-    return 0
-
-
-# ---------------------------------------------------------------- figures
-
-
-def _draw(data: dict[str, Any], path: Path) -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    kind = data.get("plot")
-    fig, ax = plt.subplots(figsize=(6.4, 4.8))
-    try:
-        if kind == "trajectories":
-            xs = np.linspace(-5.5, 1.5, 200)
-            ys = np.linspace(-3.0, 3.0, 200)
-            X, Y = np.meshgrid(xs, ys)
-            ax.contour(X, Y, 0.1 * X**2 + 2 * Y**2, levels=12, colors="0.8", linewidths=0.6)
-            for k, s in enumerate(data["series"]):
-                color = f"C{k}"
-                ax.plot(s["x"], s["y"], "-o", ms=3, color=color, label=s["label"])
-                if s.get("printed"):
-                    px, py = s["printed"]
-                    clipped = not (-3.0 <= py <= 3.0)
-                    ax.plot([px], [float(np.clip(py, -2.9, 2.9))], "x", ms=12, mew=2.5, color=color)
-                    if clipped:
-                        ax.annotate(
-                            f"printed x₂ = {py:g} (off scale)",
-                            (px, float(np.clip(py, -2.9, 2.9))),
-                            fontsize=8,
-                            color=color,
-                        )
-            ax.set_xlim(-5.5, 1.5)
-            ax.set_ylim(-3.0, 3.0)
-            ax.set_xlabel("x₁")
-            ax.set_ylabel("x₂")
-            ax.legend(fontsize=8)
-        elif kind == "region":
-            from analytic.learning_rate import stability_grid
-
-            lrs = np.linspace(1e-3, float(data["lr_max"]), 160)
-            ms = np.linspace(0.0, 0.995, 120)
-            rho = stability_grid(data["curvatures"], lrs, ms)
-            im = ax.pcolormesh(lrs, ms, np.minimum(rho, 1.5), shading="auto", cmap="viridis")
-            ax.contour(lrs, ms, rho, levels=[1.0], colors="red", linewidths=1.5)
-            fig.colorbar(im, ax=ax, label="spectral radius (capped at 1.5); red = 1")
-            for lr_, m_, lab in data.get("points", []):
-                ax.plot([lr_], [m_], "w*", ms=10, mec="k")
-                ax.annotate(
-                    lab,
-                    (lr_, m_),
-                    xytext=(4, 4),
-                    textcoords="offset points",
-                    fontsize=8,
-                    color="white",
-                )
-            ax.set_xlabel("learning rate")
-            ax.set_ylabel("momentum")
-        elif kind == "lines":
-            for s in data["series"]:
-                ax.plot(s["x"], s["y"], label=s.get("label", ""))
-            ax.set_xlabel(data.get("xlabel", ""))
-            ax.set_ylabel(data.get("ylabel", ""))
-            if data.get("yscale"):
-                ax.set_yscale(data["yscale"])
-            if data.get("xscale"):
-                ax.set_xscale(data["xscale"])
-            if any(s.get("label") for s in data["series"]):
-                ax.legend(fontsize=8)
-        elif kind == "bars":
-            ax.bar(range(len(data["values"])), data["values"], tick_label=data["labels"])
-            ax.set_ylabel(data.get("ylabel", ""))
-        else:
-            return False
-        if data.get("title"):
-            ax.set_title(data["title"])
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        return True
-    finally:
-        plt.close(fig)
-
-
-# ---------------------------------------------------------------- markdown
-
-
-def _cell(v: Any) -> str:
-    return str(v).replace("|", "\\|").replace("\n", " ")
-
-
-def _md_evidence(e: Any, figures: dict[int, str]) -> list[str]:
-    out = [f"**{e.title}**" if e.title else ""]
-    if e.kind == "sympy":
-        if e.latex:
-            out.append(f"$$ {e.latex} $$")
-        out.append(f"`{e.text}`")
-    elif e.kind == "table":
-        if e.text:
-            out.append(e.text)
-        out.append("| " + " | ".join(_cell(c) for c in e.columns) + " |")
-        out.append("|" + " --- |" * len(e.columns))
-        out.extend("| " + " | ".join(_cell(v) for v in r) + " |" for r in e.rows)
-    elif e.kind == "figure":
-        name = figures.get(id(e))
-        out.append(f"![{e.title}]({name})" if name else f"(figure not drawn: {e.text})")
-    elif e.kind == "numbers":
-        if e.text:
-            out.append(e.text)
-        out.extend(f"- {k}: `{v}`" for k, v in e.data.items())
-    elif e.kind == "counterexample":
-        out.append(e.text)
-        if e.data:
-            out.append(
-                "```\n" + json.dumps(e.data, indent=1, default=str, ensure_ascii=False) + "\n```"
-            )
+        rows = [_row(c, o) for c, o in results]
+        print(json.dumps(rows, ensure_ascii=False, indent=1, default=str))
     else:
-        out.append(e.text if "\n" not in e.text else "```\n" + e.text + "\n```")
-    return [*out, ""]
+        for c, o in results:
+            line = f"{c.id:26} {c.kind} {o.verdict:9} {o.summary}"
+            if o.condition:
+                line += f"  [if: {o.condition}]"
+            print(line)
+        counts: dict[str, int] = {}
+        for _, o in results:
+            counts[o.verdict] = counts.get(o.verdict, 0) + 1
+        print("\n" + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    return 1 if _undecided(results) else 0
+
+
+def _speed(out_dir: Path) -> tuple[list[str], str]:
+    """The speed section, only when the benchmark results say where and when they ran."""
+    from optverify import bench
+
+    source = bench.latest_results()
+    if source is None:
+        return [], ""
+    try:
+        raw = json.loads(source.read_text())
+        info, when = raw["machine_info"], raw["datetime"]
+        where = f"{info.get('node', '?')} ({info.get('cpu', {}).get('brand_raw', '?')}, " \
+                f"{info.get('cpu', {}).get('count', '?')} CPUs)"  # fmt: skip
+    except (OSError, ValueError, KeyError, AttributeError):
+        return [], ""
+    if not bench.render_bench(out_dir):
+        return [], ""
+    text = (
+        f"Measured on {where}, {when}, from `{source}`: ratios against torch and % of the "
+        "memory-bandwidth floor in bench.md."
+    )
+    md = ["## Per-step speed", "", text.replace("bench.md", "[bench.md](bench.md)"), ""]
+    html = f'<section id="speed"><h2>Per-step speed</h2><p>{escape(text)}</p></section>'
+    return md, html
 
 
 def run_report(args: argparse.Namespace) -> int:
-    """Write claims.md, claims.json and the PNG figures into ``--out``."""
+    """Write claims.md, claims.json, index.html and the PNG figures into ``--out``."""
     out_dir = Path(args.out)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -264,77 +212,43 @@ def run_report(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    got = _decide(args)
-    if isinstance(got, str):
-        print(f"optverify report: {got}", file=sys.stderr)
-        return 2
+    if getattr(args, "frameworks", False):
+        if args.max_examples < 1:
+            print(f"optverify report: --max-examples {args.max_examples}: must be at least 1",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        return run_frameworks(out_dir, args.max_examples, args.seed)
+    got = _decide(args, "report")
+    if isinstance(got, int):
+        return got
     results, notes = got
-    import torch
+    from optverify.analytic.empirical import SEEDS
+    from optverify.report_figures import draw
+    from optverify.report_html import render_html
+    from optverify.report_md import render_markdown
+    from optverify.report_stamp import quote, stamp
 
-    stamp = {
-        "torch": torch.__version__,
-        "optverify": _version(),
-        "date": _dt.date.today().isoformat(),
-        "notes": str(notes) if notes else "not available",
-    }
+    stamped = stamp(notes, {"differential sweeps": [0], "empirical runs": list(SEEDS)})
     figures: dict[int, str] = {}
     for c, o in results:
         for k, e in enumerate(o.evidence):
             if e.kind == "figure" and e.data:
                 name = str(e.data.get("filename") or f"{c.id.replace('.', '_')}_{k}.png")
                 try:
-                    if _draw(e.data, out_dir / name):
+                    if draw(c.id, e.title, e.data, out_dir / name):
                         figures[id(e)] = name
                 except Exception as exc:  # a broken figure must not lose the report
-                    print(
-                        f"optverify report: figure {name} for {c.id} not drawn: {exc}",
-                        file=sys.stderr,
-                    )
-    counts: dict[str, int] = {}
-    for _, o in results:
-        counts[o.verdict] = counts.get(o.verdict, 0) + 1
-    md = [
-        "# Claims of the optimiser notes, decided",
-        "",
-        (
-            f"torch {stamp['torch']} · optverify {stamp['optverify']} · {stamp['date']} "
-            f"· notes: {stamp['notes']}"
-        ),
-        "",
-        "Verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
-        "",
-        "| ID | kind | verdict | summary |",
-        "| --- | --- | --- | --- |",
-    ]
-    md += [
-        f"| [{c.id}](#{c.id}) | {c.kind} | {o.verdict} | {_cell(o.summary)} |" for c, o in results
-    ]
-    md.append("")
-    for c, o in results:
-        md += [
-            f'<a id="{c.id}"></a>',
-            "",
-            f"## {c.id}",
-            "",
-            f"*{c.statement}* — `{c.note}`, lines {c.lines} (kind {c.kind})",
-            "",
-            f"**Verdict: {o.verdict}** — {o.summary}",
-            "",
-        ]
-        if o.condition:
-            md += [f"**Holds if:** {o.condition}", ""]
-        for e in o.evidence:
-            md += _md_evidence(e, figures)
-    from optverify.bench import render_bench
-
-    speed = render_bench(out_dir)
-    if speed:
-        md += ["## Per-step speed", "", "Ratios against torch and % of the memory-bandwidth "
-               "floor: [bench.md](bench.md).", ""]  # fmt: skip
-    (out_dir / "claims.md").write_text("\n".join(md), encoding="utf-8")
-    payload = {"stamp": stamp, "claims": [_row(c, o) for c, o in results]}
+                    print(f"optverify report: figure {name} for {c.id} not drawn: {exc}",
+                          file=sys.stderr)  # fmt: skip
+    quotes = {c.id: quote(c, notes) for c, _ in results}
+    speed_md, speed_html = _speed(out_dir)
+    md = render_markdown(results, stamped, figures, quotes, speed_md)
+    (out_dir / "claims.md").write_text(md, encoding="utf-8")
+    html = render_html(results, stamped, figures, quotes, out_dir, speed_html)
+    (out_dir / "index.html").write_text(html, encoding="utf-8")
+    payload = {"stamp": stamped, "claims": [_row(c, o) for c, o in results]}
     (out_dir / "claims.json").write_text(
         json.dumps(payload, ensure_ascii=False, indent=1, default=str), encoding="utf-8"
     )
-    print(f"wrote {out_dir / 'claims.md'}, claims.json and {len(figures)} figure(s)")
-    return 0
+    print(f"wrote {out_dir / 'claims.md'}, claims.json, index.html and {len(figures)} figure(s)")
+    return 1 if _undecided(results) else 0

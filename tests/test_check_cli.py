@@ -7,6 +7,7 @@ optverify). Fixtures live in ``tests/check_targets/``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -20,8 +21,8 @@ import pytest
 import torch
 
 from optverify.cli import main
-from properties.conformance import NonConformance, assert_conforms
-from properties.specs import SPECS
+from optverify.properties.conformance import NonConformance, assert_conforms
+from optverify.properties.specs import SPECS
 from tests.planted import PLANTED
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,18 +51,13 @@ def one_line(err: str) -> str:
 
 
 def run_snippet(snippet: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """Run a repro snippet in a fresh interpreter where optverify cannot be imported."""
+    """Run a repro script in a fresh interpreter, from the directory the check ran in."""
     script = tmp_path / "repro.py"
     script.write_text(snippet)
-    block = "import sys; sys.modules['optverify'] = sys.modules['properties'] = None; "
-    runner = (
-        block + "__name__ = '__main__'; exec(compile(open(sys.argv[1]).read(), 'repro', 'exec'))"
-    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.pop("PYTHONPATH", None)
     return subprocess.run(
-        [sys.executable, "-c", runner, str(script)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        [sys.executable, str(script)], cwd=Path.cwd(), env=env, capture_output=True, text=True,
+        timeout=300,
     )  # fmt: skip
 
 
@@ -81,13 +77,20 @@ def run_snippet(snippet: str, tmp_path: Path) -> subprocess.CompletedProcess[str
          "cannot import optverify_nosuchpkg.mod: ModuleNotFoundError"),
         ([f"{TARGETS}:Nope", "--against", "SGD"], f"no class 'Nope' in {TARGETS}"),
         (["tests/check_targets/not_optimizer.py:DuckSGD", "--against", "SGD"],
-         "is not a torch.optim.Optimizer subclass"),
+         "is neither a torch.optim.Optimizer subclass nor a factory"),
         (["tests/check_targets/not_optimizer.py:NOT_A_CLASS", "--against", "SGD"],
-         "is not a torch.optim.Optimizer subclass (it is an object of type int)"),
+         "nor a factory f(params, **hyperparameters) (it is an object of type int)"),
         (["examples/my_sgd.py", "--against", "SGD"],
-         "expected path/to/file.py:ClassName or package.module:ClassName"),
+         "expected path/to/file.py:Name or package.module:Name"),
         (["examples/my_sgd.py:MySGD", "--against", "Adamm"],
-         "unknown optimiser 'Adamm' for --against; valid: SGD, Adam, AdamW"),
+         "--against: unknown optimiser 'Adamm'; did you mean 'Adam'? valid: ASGD, Adadelta"),
+        (["examples/my_sgd.py:MySGD", "--against", "adam"],
+         "--against: unknown optimiser 'adam'; did you mean 'Adam'?"),
+        (["tests/check_targets/targets.py:NeedsScale", "--against", "SGD"],
+         "NeedsScale() needs 'scale' that torch.optim.SGD does not take: pass it with "
+         "--init scale=VALUE"),
+        (["examples/my_sgd.py:MySGD", "--against", "SGD", "--init", "lr"],
+         "--init 'lr': expected KEY=VALUE"),
         (["examples/my_sgd.py:MySGD", "--against", "SGD", "--set", "betas=(0.9, 0.99)"],
          "--set betas: torch.optim.SGD takes no such hyperparameter; valid: dampening, lr"),
         (["examples/my_sgd.py:MySGD", "--against", "Adam", "--set", "amsgrad=True"],
@@ -207,7 +210,7 @@ def test_other_state_keys_are_a_layout_note_not_a_mismatch(
 def test_a_python_int_step_is_compared_by_value(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = check(
         capsys, f"{TARGETS}:IntStepAdam", "--against", "Adam", "--max-examples", "30",
-        "--seed", "0", "--format", "json",
+        "--seed", "0", "--format", "json", "--dtype", "float64,float32,bfloat16,float16",
     )  # fmt: skip
     report = json.loads(out)
     assert code == 0, report["summary"]
@@ -252,23 +255,23 @@ def test_step_raising_where_torch_does_not(capsys: pytest.CaptureFixture[str]) -
     assert code == 1
     line = one_line(err)
     assert "step 1: target raised NotImplementedError: weight decay is not supported yet" in line
-    assert "'weight_decay': 0.0001" in line  # the case, shrunk to the smallest weight decay
+    assert "validation at step 1" in line and "'weight_decay': 0.0," not in line
 
 
 def test_nan_where_torch_is_finite(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, err = check(
         capsys, f"{TARGETS}:NormalisedSGD", "--against", "SGD", "--seed", "0",
-        "--shrink-time", "5", "--format", "json",
+        "--shrink-time", "5", "--format", "json", "--dtype", "float64,float32", "--no-sparse",
     )  # fmt: skip
     assert code == 1
     report = json.loads(out)
     ce = report["counterexample"]
-    assert ce["what"] == "param" and ce["max_abs_err"] == "inf"
+    assert ce["what"] == "param" and ce["class"] in ("overflow", "non-finite kind")
     assert "nan" in json.dumps(ce["target_value"])
-    assert "max abs err inf" in one_line(err)
+    assert re.search(r"(overflow|non-finite kind) at step", one_line(err))
     shown = run_snippet(report["repro"], tmp_path)
     assert shown.returncode == 1, shown.stderr
-    assert "non-finite value(s) where torch has 0" in shown.stdout
+    assert re.search(r"MISMATCH: (overflow|non-finite kind) at step", shown.stderr)
 
 
 def test_a_hanging_step_is_reported_with_its_example() -> None:
@@ -291,7 +294,6 @@ def test_a_hanging_step_is_reported_with_its_example() -> None:
 
 _BATCH = """
 import contextlib, io, json, runpy, sys
-sys.modules["optverify"] = sys.modules["properties"] = None  # the snippets must not need them
 results = {}
 for path in sys.argv[1:]:
     out, err = io.StringIO(), io.StringIO()
@@ -310,9 +312,10 @@ print(json.dumps(results))
 def test_every_planted_bug_gives_a_reproducible_counterexample(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """Each planted bug: exit 1, a one-line verdict, and a repro script that, run in a fresh
-    interpreter where optverify cannot be imported, exits 1 at the reported step. (One test
-    and one interpreter for all of them: torch's import dominates a script's run time.)"""
+    """Each planted bug: exit 1, a one-line verdict with the class of the finding, and a repro
+    script (the same comparison code, imported) that, run in a fresh interpreter, exits 1 at
+    the reported step. (One test and one interpreter for all of them: torch's import
+    dominates a script's run time.)"""
     expected: dict[str, tuple[str, int]] = {}
     for bug, against in PLANTED.items():
         code, out, err = check(
@@ -323,19 +326,18 @@ def test_every_planted_bug_gives_a_reproducible_counterexample(
         report = json.loads(out)
         assert report["verdict"] == "mismatch"
         ce = report["counterexample"]
-        assert ce["step"] is not None and ce["params"] and ce["hyperparameters"], bug.__name__
+        assert ce["params"] and ce["hyperparameters"], bug.__name__
+        assert ce["class"] in ("mismatch", "overflow", "non-finite kind", "validation")
         line = one_line(err)
         assert line.startswith(f"optverify check: MISMATCH: {bug.__name__} vs torch.optim.")
         snippet = report["repro"]
-        assert "import optverify" not in snippet and "from optverify" not in snippet
-        assert "properties" not in snippet
+        assert "from optverify.check.replay import replay" in snippet
         script = tmp_path / f"repro_{bug.__name__}.py"
         script.write_text(snippet)
-        expected[str(script)] = (bug.__name__, ce["step"])
+        expected[str(script)] = (bug.__name__, ce["step"] or 0)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.pop("PYTHONPATH", None)
     done = subprocess.run(
-        [sys.executable, "-c", _BATCH, *expected], cwd=tmp_path, env=env,
+        [sys.executable, "-c", _BATCH, *expected], cwd=Path.cwd(), env=env,
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -344,8 +346,10 @@ def test_every_planted_bug_gives_a_reproducible_counterexample(
     # script finds the difference at the reported step or before it
     wrong = {}
     for path, (name, step) in expected.items():
-        found = re.search(r"MISMATCH: step (\d+)", results[path]["stderr"])
-        if results[path]["code"] != 1 or found is None or int(found.group(1)) > step:
+        found = re.search(r"MISMATCH: [a-z -]+ at (?:the constructor|step (\d+))",
+                          results[path]["stderr"])  # fmt: skip
+        at = int(found.group(1)) if found is not None and found.group(1) else 0
+        if results[path]["code"] != 1 or found is None or at > step:
             wrong[name] = (step, results[path])
     assert not wrong, wrong
 
@@ -364,7 +368,10 @@ def test_around_example_sees_every_example() -> None:
         seen.append(problem)
         yield
 
-    summary = assert_conforms(PlainSGD, "SGD", max_examples=15, seed=0, around_example=around)
+    summary = assert_conforms(
+        PlainSGD, "SGD", max_examples=15, seed=0, around_example=around,
+        around_probe=lambda problem: contextlib.nullcontext(),
+    )  # fmt: skip
     assert len(seen) == summary.examples == 15
 
 
@@ -376,3 +383,49 @@ def test_validation_finds_a_constructor_that_accepts_too_much() -> None:
         assert_conforms(UnvalidatedSGD, "SGD", max_examples=50, seed=0, validation=True)
     assert failure.value.divergence is not None
     assert failure.value.divergence.what == "constructor"
+
+
+# ---------------------------------------------------------------------------------------------
+# constructor arguments torch does not take, factories, --repro, interruption
+
+
+def test_init_passes_what_only_the_target_takes(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = check(
+        capsys, f"{TARGETS}:NeedsScale", "--against", "SGD", "--init", "scale=2.0",
+        "--max-examples", "10", "--seed", "0",
+    )  # fmt: skip
+    assert code == 0, out
+    assert "--init scale=2.0" not in out  # conforming: no rerun line needed
+
+
+def test_a_factory_target(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = check(
+        capsys, f"{TARGETS}:make_sgd", "--against", "SGD", "--max-examples", "15", "--seed", "0"
+    )
+    assert code == 0, out
+    assert "varied:   lr, momentum" in out
+
+
+def test_repro_file_is_written_and_replays(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    repro = tmp_path / "repro_nan.py"
+    code, _, err = check(
+        capsys, f"{TARGETS}:NormalisedSGD", "--against", "SGD", "--seed", "0",
+        "--shrink-time", "2", "--dtype", "float64", "--no-sparse", "--repro", str(repro),
+    )  # fmt: skip
+    assert code == 1
+    assert f"repro script written to {repro}" in err
+    done = run_snippet(repro.read_text(), tmp_path)
+    assert done.returncode == 1 and "MISMATCH: " in done.stderr, done.stderr
+
+
+def test_interrupted_run_says_how_many_examples_passed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = check(
+        capsys, f"{TARGETS}:InterruptedSGD", "--against", "SGD", "--seed", "0",
+        "--max-examples", "50",
+    )  # fmt: skip
+    assert code == 130
+    assert re.search(r"interrupted: \d+ examples passed before the interruption", err), err

@@ -55,3 +55,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("step_case", params, ids=["-".join(p) for p in params])
     if "reference_size" in metafunc.fixturenames:
         metafunc.parametrize("reference_size", sizes)
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """The torch version, threads and load average beside pytest-benchmark's machine info
+    (the table's header names them)."""
+    machine_info["torch"] = torch.__version__
+    machine_info["threads"] = torch.get_num_threads()
+    try:
+        with open("/proc/loadavg") as f:
+            machine_info["loadavg"] = f.read().split()[:3]
+    except OSError:
+        pass

@@ -24,7 +24,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from tests.bench.cases import CASES, SIZES, make_optimizer, shapes_for
+from tests.bench.cases import CASES, SIZES, make_closure, make_grads, make_optimizer, shapes_for
 
 
 def _tensors(shapes: list[tuple[int, ...]], seed: int) -> list[Tensor]:
@@ -68,16 +68,18 @@ def test_step(benchmark: pytest.FixtureRequest, step_case: tuple[str, str, str])
     name, size, impl = step_case
     case = CASES[name]
     shapes = shapes_for(case, size)
-    params, grads = _tensors(shapes, 0), _tensors(shapes, 1)
+    params = _tensors(shapes, 0)
+    grads = make_grads(case, params)
     opt = make_optimizer(case, impl, params)
+    closure = make_closure(case, params, grads)
     for p, g in zip(params, grads, strict=True):
         p.grad = g
     misses = _inductor_counter("fxgraph_cache_miss")
     start = time.perf_counter()
-    opt.step()  # creates the state (and compiles)
+    opt.step(closure)  # creates the state (and compiles)
     first = time.perf_counter() - start
     start = time.perf_counter()
-    opt.step()
+    opt.step(closure)
     second = time.perf_counter() - start
     benchmark.group = f"{name}-{size}"  # type: ignore[attr-defined]
     benchmark.extra_info.update(  # type: ignore[attr-defined]
@@ -89,12 +91,15 @@ def test_step(benchmark: pytest.FixtureRequest, step_case: tuple[str, str, str])
             compile_s=max(first - second, 0.0),
             compiled_fresh=_inductor_counter("fxgraph_cache_miss") > misses,
         )
-    step: Callable[[], object] = opt.step
+
+    def step() -> None:
+        opt.step(closure)
+
     if impl.startswith("ours") and name in _slowed_down():
 
         def step() -> None:  # the injected 2x slowdown
-            opt.step()
-            opt.step()
+            opt.step(closure)
+            opt.step(closure)
 
     benchmark(step)  # type: ignore[operator]
     assert all(bool(torch.isfinite(p).all()) for p in params)
