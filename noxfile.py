@@ -2,9 +2,11 @@
 
 Default (``nox``, what CI runs): ``lint``, ``typecheck``, ``tests``.
 Opt-in: ``thorough`` (the Hypothesis ``thorough`` profile), ``analytic`` (the claims'
-tests), ``report`` (writes the citeable report to ``report/``), ``cuda`` (the CUDA tests;
+tests), ``report`` (writes the citeable report to ``report/`` and checks its HTML in
+headless Chromium), ``cuda`` (the CUDA tests;
 they skip cleanly without a GPU), ``bench`` (times every optimiser step, writes the ratio
-table and fails on a regression against the committed baseline).
+table and fails on a regression against the committed baseline), ``torch-versions`` (the
+check service's tests against another torch release; a large download).
 
 torch: sessions install ``$OPTVERIFY_TORCH`` first when it is set (CI sets
 ``torch==2.13.0``, the CPU build kept on these machines; never pull a multi-GB CUDA build
@@ -54,7 +56,7 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The whole suite under the ``ci`` profile when CI is set (``dev`` otherwise);
     pass pytest arguments after ``--``, e.g. ``nox -s tests -- -k Adam``."""
-    _install(session, "test")
+    _install(session, "test", "jax", "keras", "distributed")
     session.run("pytest", "-n", "auto", "--durations=15", *session.posargs, env=ONE_THREAD)
 
 
@@ -76,31 +78,52 @@ def analytic(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def report(session: nox.Session) -> None:
-    """Write the citeable report (Markdown, JSON, figures) to ``report/``."""
-    _install(session)
-    session.run("optverify", "report", "--out", "report", *session.posargs, env=ONE_THREAD)
+    """Write the citeable report (Markdown, JSON, HTML, figures) to ``report/`` and check
+    ``report/index.html`` in headless Chromium: every anchor resolves, screenshots of the
+    index and of one claim go to ``report/screenshots/`` (skipped, with the reason, when no
+    Chromium is installed). The notes: ``$OPTVERIFY_NOTES``, else ``../shared/notes``."""
+    _install(session, "test")
+    notes = os.environ.get("OPTVERIFY_NOTES") or os.path.join("..", "shared", "notes")
+    session.run("optverify", "report", "--out", "report", "--notes", notes, *session.posargs,
+                env=ONE_THREAD)  # fmt: skip
+    env = {**ONE_THREAD, "OPTVERIFY_NOTES": notes, "OPTVERIFY_REPORT": "report"}
+    session.run("pytest", "-p", "no:xdist", "-rs", "tests/analytic/test_report_browser.py",
+                env=env)  # fmt: skip
 
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Per-step benchmarks (``tests/bench``), timed: pytest-benchmark's JSON and the ratio
-    table go to ``.benchmarks/``; the gate then fails on a ratio (ours ÷ torch's best) worse
-    than the committed baseline's by more than its margin. Narrow a run with
-    ``OPTVERIFY_BENCH_CASES=Adam,SGD`` / ``OPTVERIFY_BENCH_SIZES=1e7``; pytest arguments go
-    after ``--``."""
+    """Per-step benchmarks, timed. The synthetic sizes (``tests/bench``, pytest-benchmark)
+    go to ``.benchmarks/latest.json``; the real models' parameter lists (ResNet-50,
+    GPT-2-small; ``python -m tests.bench.interleave``, ours and torch stepped in turn in one
+    process) to ``.benchmarks/models.json``. Then the ratio table, headed by the machine,
+    date, torch version and load, goes to ``.benchmarks/bench.md`` with the plot
+    ``bench_floor.png``, and the gate fails on a ratio (ours ÷ torch's best) worse than the
+    committed baseline's by more than its margin, for the synthetic sizes and for each model.
+    Narrow a run with ``OPTVERIFY_BENCH_CASES=Adam,SGD`` / ``OPTVERIFY_BENCH_SIZES=1e7``
+    (``OPTVERIFY_BENCH_MODELS=resnet50``, or ``none``); pytest arguments go after ``--``."""
     _install(session, "test")
     os.makedirs(".benchmarks", exist_ok=True)
     results = os.path.join(".benchmarks", "latest.json")
+    models = os.path.join(".benchmarks", "models.json")
     session.run(
         "pytest", "tests/bench/test_step_speed.py", "-p", "no:xdist",
         "--benchmark-enable", "--benchmark-only", "--benchmark-min-rounds=5",
         "--benchmark-max-time=0.5", "--benchmark-warmup=off", "--benchmark-sort=name",
         f"--benchmark-json={results}", "-q", *session.posargs, env=ONE_THREAD,
     )  # fmt: skip
-    session.run("python", "-m", "optverify.bench", "table", results,
+    files = [results]
+    model_sizes = os.environ.get("OPTVERIFY_BENCH_MODELS", "resnet50,gpt2")
+    if model_sizes != "none":
+        cases = os.environ.get("OPTVERIFY_BENCH_CASES", "")
+        session.run("python", "-m", "tests.bench.interleave", "--sizes", model_sizes,
+                    "--cases", cases, "--rounds", "7", "--json", models,
+                    env=ONE_THREAD)  # fmt: skip
+        files.append(models)
+    session.run("python", "-m", "optverify.bench", "table", *files,
                 "--out", os.path.join(".benchmarks", "bench.md"),
                 "--png", os.path.join(".benchmarks", "bench_floor.png"))  # fmt: skip
-    session.run("python", "-m", "optverify.bench", "gate", results)
+    session.run("python", "-m", "optverify.bench", "gate", *files)
 
 
 @nox.session(default=False)
@@ -108,3 +131,38 @@ def cuda(session: nox.Session) -> None:
     """The CUDA tests (ours and torch on CUDA, CPU vs CUDA); skipped without a GPU."""
     _install(session, "test")
     session.run("pytest", "-m", "cuda", "-rs", *session.posargs, env=ONE_THREAD)
+
+
+#: the other torch release(s) ``torch-versions`` tests against (comma-separated specs)
+OTHER_TORCH = os.environ.get("OPTVERIFY_OTHER_TORCH", "torch==2.14.1")
+
+
+@nox.session(name="torch-versions", default=False)
+def torch_versions(session: nox.Session) -> None:
+    """The check service (``optverify check``, ``assert_conforms``, the pytest plugin, the
+    packaging) against another torch release than the one our classes mirror:
+    ``$OPTVERIFY_OTHER_TORCH`` (default ``torch==2.14.1``, a multi-GB download with its CUDA
+    libraries, hence opt-in). Our own classes' bit-for-bit tests run too and report each
+    optimiser that drifted from that torch as an xfail with the difference (``-rxX``)."""
+    session.install(*OTHER_TORCH.split(","))
+    session.install("-e", ".[test]")
+    session.run("python", "-c", "import torch; print('torch', torch.__version__)")
+    tests = session.posargs or [
+        "tests/test_check_cli.py", "tests/test_packaging",
+        "tests/test_properties/test_conformance.py",
+    ]  # fmt: skip
+    session.run("pytest", "-p", "no:xdist", "-rxXs", *tests, env=ONE_THREAD)
+
+
+@nox.session(default=False)
+def mutation(session: nox.Session) -> None:
+    """Mutation testing of the verdict engine (``properties/verdict.py``, ``tolerances.py``,
+    ``harness.py``, ``conformance.py``) with mutmut; configuration and kill suite in
+    ``pyproject.toml`` (``[tool.mutmut]``), work tree in ``mutants/``. Pass mutant names
+    after ``--`` to rerun some; ``MUTMUT_CHILDREN`` sets the parallel workers (default 2).
+    Prints every mutant's status; inspect a survivor with ``mutmut show NAME``."""
+    _install(session, "test")
+    session.install("mutmut>=3.3")
+    children = os.environ.get("MUTMUT_CHILDREN", "2")
+    session.run("mutmut", "run", "--max-children", children, *session.posargs, env=ONE_THREAD)
+    session.run("mutmut", "results", "--all", "true", env=ONE_THREAD)
