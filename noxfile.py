@@ -1,10 +1,11 @@
 """nox sessions for optverify.
 
-Default (``nox``, what CI runs): ``lint``, ``typecheck``, ``tests``.
-Opt-in: ``thorough`` (the Hypothesis ``thorough`` profile), ``analytic`` (the claims'
-tests), ``report`` (writes the citeable report to ``report/`` and checks its HTML in
-headless Chromium), ``cuda`` (the CUDA tests;
-they skip cleanly without a GPU), ``bench`` (times every optimiser step, writes the ratio
+Default (``nox``, what CI runs): ``gate`` — ruff, mypy and the whole suite in one
+environment (torch and the extras installed once). Opt-in: ``lint``, ``typecheck``,
+``tests`` (the gate's parts, each on its own), ``thorough`` (the Hypothesis ``thorough``
+profile), ``analytic`` (the claims' tests), ``report`` (writes the citeable report to
+``report/`` and checks its HTML in headless Chromium), ``cuda`` (the CUDA tests; they skip
+cleanly without a GPU), ``bench`` (times every optimiser step, writes the ratio
 table and fails on a regression against the committed baseline), ``torch-versions`` (the
 check service's tests against another torch release; a large download).
 
@@ -23,7 +24,7 @@ import nox
 nox.needs_version = ">=2024.4.15"
 nox.options.default_venv_backend = "virtualenv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["gate"]
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -36,15 +37,37 @@ def _install(session: nox.Session, *extras: str) -> None:
     session.install("-e", target)
 
 
-@nox.session
-def lint(session: nox.Session) -> None:
-    """ruff: lint and formatting."""
-    session.install("ruff>=0.6")
+GATE_EXTRAS = ("test", "dev", "jax", "keras", "distributed")
+
+
+def _lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
 
+def _pytest(session: nox.Session) -> None:
+    session.run("pytest", "-n", "auto", "--dist", "worksteal", "--durations=15", *session.posargs,
+                env=ONE_THREAD)  # fmt: skip
+
+
 @nox.session
+def gate(session: nox.Session) -> None:
+    """The pull-request gate in one environment: ruff, mypy, then the whole suite under the
+    ``ci`` profile when CI is set (``dev`` otherwise); pytest arguments after ``--``."""
+    _install(session, *GATE_EXTRAS)
+    _lint(session)
+    session.run("mypy", env=ONE_THREAD)
+    _pytest(session)
+
+
+@nox.session(default=False)
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    session.install("ruff>=0.6")
+    _lint(session)
+
+
+@nox.session(default=False)
 def typecheck(session: nox.Session) -> None:
     """mypy on optimizers/, properties/, analytic/."""
     _install(session)
@@ -52,12 +75,12 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy", env=ONE_THREAD)
 
 
-@nox.session
+@nox.session(default=False)
 def tests(session: nox.Session) -> None:
     """The whole suite under the ``ci`` profile when CI is set (``dev`` otherwise);
     pass pytest arguments after ``--``, e.g. ``nox -s tests -- -k Adam``."""
     _install(session, "test", "jax", "keras", "distributed")
-    session.run("pytest", "-n", "auto", "--durations=15", *session.posargs, env=ONE_THREAD)
+    _pytest(session)
 
 
 @nox.session(default=False)

@@ -175,6 +175,7 @@ def problems(
     finite_squares: bool | Collection[torch.dtype] = False,
     layouts: bool = False,
     mixed_dtypes: bool = False,
+    empty_first: bool = False,
 ) -> Problem:
     """A whole :class:`Problem`: parameters, one or two groups, gradients, a schedule.
 
@@ -184,12 +185,18 @@ def problems(
     ``finite_squares`` (all dtypes, or those named) keeps gradient magnitudes where their
     squares are normal and finite (otherwise, below float64, one gradient in ten lies in the
     :func:`overflow_band`). ``layouts`` makes some parameters non-contiguous views;
-    ``mixed_dtypes`` gives, in some problems, each parameter its own dtype.
+    ``mixed_dtypes`` gives, in some problems, each parameter its own dtype; ``empty_first``
+    puts, in one problem in eight, an empty parameter first.
     """
     dtype = draw(st.sampled_from(list(dtypes)))
     n_params = draw(st.integers(1, max_params))
     shape_strategy = param_shapes if param_shapes is not None else shapes()
     param_shapes_drawn = [draw(shape_strategy) for _ in range(n_params)]
+    if empty_first and draw(st.integers(0, 7)) == 0:
+        # an empty tensor ahead of the others, where a loop that stops (or skips) after it
+        # leaves parameters unstepped
+        param_shapes_drawn.insert(0, (0,))
+        n_params += 1
     mixed = mixed_dtypes and len(dtypes) > 1 and n_params > 1 and draw(st.integers(0, 4)) == 4
     param_dtypes = [
         draw(st.sampled_from(list(dtypes))) if mixed else dtype for _ in range(n_params)

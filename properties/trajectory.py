@@ -10,6 +10,7 @@ the lock-step harness, the recorder and ``run_problem``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -90,17 +91,27 @@ def _same_bits(a: Tensor, b: Tensor) -> bool:
 
 
 def _nudge(value: Any) -> None:
-    """Move a floating-point tensor's elements up by one unit of its dtype (in place;
-    integers, sparse tensors and Python numbers are left alone)."""
+    """Move a floating-point tensor's elements to the next representable value of its dtype,
+    up or down by a fixed pseudo-random sign per element (in place; integers, sparse tensors
+    and Python numbers are left alone). Random signs, as rounding errors have: a uniform
+    nudge moves only along the scaling direction, to which scale-invariant updates (Adam's
+    m/√v) are blind. The next value, not a relative ulp: a subnormal (a float16 second
+    moment of 1e-7·g²) loses most of its digits when stored, and a relative nudge of it
+    rounds back to itself."""
     if not isinstance(value, Tensor) or value.layout != torch.strided or value.numel() == 0:
         return
     if not (value.is_floating_point() or value.is_complex()):
         return
     real = torch.view_as_real(value) if value.is_complex() else value
-    eps = torch.finfo(real.dtype).eps
+    gen = torch.Generator().manual_seed(real.numel())
+    signs = torch.randint(0, 2, real.shape, generator=gen, dtype=torch.float64) * 2 - 1
     with torch.no_grad():
-        wide = real.detach().to("cpu", torch.float64)
-        real.copy_((wide * (1 + eps)).to(real.device, real.dtype))
+        toward = (signs * math.inf).to(real.device, real.dtype)
+        old = real.detach()
+        moved = torch.nextafter(old, toward)
+        # non-finite values stay (inf's next value down is the largest finite one), and the
+        # largest finite one is not moved into inf
+        real.copy_(torch.where(old.isfinite() & moved.isfinite(), moved, old))
 
 
 def _nudge_one(run: Any, which: str) -> None:

@@ -33,10 +33,12 @@ _SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
 
 settings.register_profile("dev", max_examples=25, deadline=None, suppress_health_check=_SLOW_OK)
 # ci: the pull-request gate (<= 6 minutes on two cores); derandomized, so the same examples
-# every run. The search beyond it is the thorough profile's and the fuzzing campaigns'.
+# every run; 25 examples a property, as dev (at 40 the suite took 8 minutes once the default
+# coverage drew SIMD-size, empty and strided tensors). The search beyond it is the thorough
+# profile's and the fuzzing campaigns'.
 settings.register_profile(
     "ci",
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     derandomize=True,
     database=None,

@@ -76,7 +76,12 @@ def _adam_variant(
             denom = v_used.sqrt() / bc2**0.5 + cfg.eps
         else:
             denom = (v_used.sqrt() / bc2**0.5).add(cfg.eps)
-        if reordered:
+        if reordered and param.dtype in (torch.float16, torch.bfloat16):
+            # half precision in float32 opmath, as any careful implementation: in float16
+            # m / d alone overflows (|m| 0.2, d = ε = 1e-6) and lr = 0 then makes it NaN
+            step_dir = m.float() / denom.float()
+            param = (param.float() - (cfg.lr / bc1) * step_dir).to(param.dtype)
+        elif reordered:
             param = param - (cfg.lr / bc1) * (m / denom)
         else:
             param = param.addcdiv(m, denom, value=-cfg.lr / bc1)

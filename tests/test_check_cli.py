@@ -320,7 +320,7 @@ def test_every_planted_bug_gives_a_reproducible_counterexample(
     for bug, against in PLANTED.items():
         code, out, err = check(
             capsys, f"tests/planted.py:{bug.__name__}", "--against", against, "--seed", "0",
-            "--shrink-time", "2", "--format", "json",
+            "--shrink-time", "0.5", "--format", "json",
         )  # fmt: skip
         assert code == 1, (bug.__name__, out)
         report = json.loads(out)

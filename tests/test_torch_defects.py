@@ -124,7 +124,7 @@ def test_asgd_foreach_rounds_to_float32_on_float64_parameters(dtype: torch.dtype
         "torch 2.13 CPU Adam/AdamW(fused=True, amsgrad=True): max_exp_avg_sq takes the "
         "maximum ignoring NaN (0.0 after a NaN gradient) where the for-loop and foreach "
         "propagate it (torch.maximum: NaN), so the fused state recovers from a NaN gradient "
-        "and the others' does not; audit-torch class: overflow (finite where torch is not)"
+        "and the others' does not; audit-torch class: mismatch (finite where the maths is not)"
     ),
 )
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16], ids=str)

@@ -77,7 +77,7 @@ def _kernel(
     v_new = v * beta2 + w2 * g * g  # v_t
     m_hat = m_new * inv_bc1  # hat m_t
     if rectified:
-        adaptive_lr = (v_new.sqrt() + eps).reciprocal() * bc2_sqrt  # a_t
+        adaptive_lr = bc2_sqrt / (v_new.sqrt() + eps)  # a_t
         p.copy_(theta - m_hat * lr * adaptive_lr * rect)  # theta_t
     else:
         p.copy_(theta - m_hat * lr)  # theta_t
@@ -142,11 +142,12 @@ class RAdam(MultiTensorOptimizer, radam.RAdam):
         torch._foreach_mul_(update, lr)  # hat m_t gamma
         rectified = [i for i, r in enumerate(rects) if r is not None]
         if rectified:
-            adaptive_lr = torch._foreach_sqrt(take(vs, rectified))
-            torch._foreach_add_(adaptive_lr, cfg.eps)
-            torch._foreach_reciprocal_(adaptive_lr)
-            torch._foreach_mul_(adaptive_lr, take(bc2_sqrts, rectified))  # a_t
-            torch._foreach_mul_(take(update, rectified), adaptive_lr)
+            # 1/a_t = (sqrt(v) + eps)/sqrt(c_2), divided by rather than a reciprocal times:
+            # in float16 1/eps overflows (eps = 1e-6) where sqrt(c_2)/(sqrt(v) + eps) does not
+            inverse_lr = torch._foreach_sqrt(take(vs, rectified))
+            torch._foreach_add_(inverse_lr, cfg.eps)
+            torch._foreach_div_(inverse_lr, take(bc2_sqrts, rectified))  # 1 / a_t
+            torch._foreach_div_(take(update, rectified), inverse_lr)
             torch._foreach_mul_(take(update, rectified), take(rects, rectified))
         torch._foreach_sub_(ps, update)  # theta_t
 

@@ -337,11 +337,35 @@ def _clamp_nonfinite(opt: Optimizer, k: int) -> None:
         p.copy_(torch.nan_to_num(p))
 
 
-def test_finite_where_torch_is_not_is_overflow() -> None:
-    problem = sgd_problem([[math.inf, 0.5, -1.0]])
+def test_finite_where_torch_overflows_is_overflow() -> None:
+    """float32 θ - lr·g overflows in torch (3e38 + 3e38) but not in the exact maths: a
+    target that clamps it is finite where torch is not, a range effect."""
+    problem = sgd_problem([[-3e38, 0.5, -1.0]], p0=[3e38, 1.0, 1.0], dtype=torch.float32,
+                          lr=1.0)  # fmt: skip
     found = fails_with(verdict_of(planted(_clamp_nonfinite), problem), "overflow", "param")
     assert found.detail == "finite where torch is not"
     conforms(verdict_of(planted(_clamp_nonfinite), sgd_problem(STREAM)))
+
+
+def test_finite_where_the_maths_is_not_is_mismatch() -> None:
+    """An infinite gradient makes θ infinite in the exact maths too: a target that clamps
+    it lost a value (no range effect), a mismatch."""
+    problem = sgd_problem([[math.inf, 0.5, -1.0]])
+    found = fails_with(verdict_of(planted(_clamp_nonfinite), problem), "mismatch", "param")
+    assert found.detail == "finite where the exact maths and torch are not"
+
+
+def test_nonfinite_values_moved_are_mismatch() -> None:
+    """inf where torch is finite and finite where torch has inf in one tensor: the values
+    moved (a layout or indexing bug), not a range effect."""
+
+    def roll(opt: Optimizer, k: int) -> None:
+        for p in params_of(opt):
+            p.copy_(p.roll(1))
+
+    problem = sgd_problem([[math.inf, 0.5, -1.0]])
+    found = fails_with(verdict_of(planted(roll), problem), "mismatch", "param")
+    assert found.detail == "non-finite values in other places than torch's"
 
 
 def test_same_nonfinite_values_as_torch_conform() -> None:
@@ -624,7 +648,9 @@ def test_target_of_another_nonfinite_kind_than_every_mode() -> None:
     found = judge(ONE, _trajectory(-math.inf), refs, lambda: None).finding
     assert found is not None and found.kind == "non-finite kind"
     found = judge(ONE, _trajectory(2.0), refs, lambda: None).finding
-    assert found is not None and found.kind == "overflow"
+    assert found is not None and found.kind == "mismatch"  # the maths (for-loop) is inf too
+    found = judge(ONE, _trajectory(2.0), refs, lambda: _trajectory(1.0)).finding
+    assert found is not None and found.kind == "overflow"  # torch overflowed, the maths not
 
 
 # --- a torch implementation that departs from the maths is left out -----------------------
@@ -936,7 +962,8 @@ TWO = Problem(params=(_t([1.0]), _t([1.0])), groups=((0, 1),), hyper=({"lr": 0.5
         ([math.inf], {"forloop": [1.0]}, "overflow", "non-finite where torch is finite"),
         ([-math.inf], {"forloop": [math.inf]}, "non-finite kind",
          "a non-finite value of another kind than torch's"),
-        ([1.0], {"forloop": [math.inf]}, "overflow", "finite where torch is not"),
+        ([1.0], {"forloop": [math.inf]}, "mismatch",
+         "finite where the exact maths and torch are not"),
         ([2.0], {"forloop": [1.0]}, "mismatch", "farther from the exact maths than torch"),
         ([-math.inf], {"forloop": [1.0], "foreach": [math.inf]}, "non-finite kind",
          "a non-finite value of another kind than torch's"),
@@ -1094,3 +1121,17 @@ def test_float32_problem_is_judged_against_the_float64_oracle() -> None:
     found = fails_with(verdict_of(planted(_relative(1e-4)), problem), "mismatch")
     assert found.oracle_value.dtype == F64 and found.target_value.dtype == torch.float32
     assert found.cause is None
+
+
+def test_overflow_where_torch_keeps_no_digit_is_not_judged() -> None:
+    """float16, the maths moves θ to -0.18 and torch's for-loop to 58400 (its own rounding
+    of a tiny second moment): a target that overflows to inf there is not judged on it; where
+    torch is close to the maths the same inf is an overflow."""
+    h = torch.float16
+    oracle = _trajectory(-0.18, dtype=F64)
+    hopeless = {"forloop": _trajectory(58400.0, dtype=h)}
+    verdict = judge(ONE, _trajectory(math.inf, dtype=h), hopeless, lambda: oracle)
+    assert verdict.finding is None, str(verdict.finding)
+    close = {"forloop": _trajectory(-0.18, dtype=h)}
+    found = judge(ONE, _trajectory(math.inf, dtype=h), close, lambda: oracle).finding
+    assert found is not None and found.kind == "overflow"
