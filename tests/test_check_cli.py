@@ -429,3 +429,20 @@ def test_interrupted_run_says_how_many_examples_passed(
     )  # fmt: skip
     assert code == 130
     assert re.search(r"interrupted: \d+ examples passed before the interruption", err), err
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["tests/check_targets/nope.py:X", f"{TARGETS}:Nope", "tests/check_targets/textbook.py:Nope"],
+)
+def test_bad_path_or_name_is_answered_before_torch_is_imported(target: str) -> None:
+    """A missing file or a name the file does not bind: exit 2 without importing torch
+    (read from the source; a file whose imports cannot be found is imported for its error)."""
+    code = (
+        "import sys; from optverify.cli import main; "
+        f"rc = main(['check', {target!r}, '--against', 'SGD']); "
+        "assert rc == 2, rc; assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr

@@ -47,6 +47,7 @@ from optverify.check.loading import (
     one_line,
     parse_dtypes,
     parse_pins,
+    precheck_target,
     resolve_against,
 )
 from optverify.check.render import divergence_line, headline, render_json, render_text
@@ -271,6 +272,7 @@ def _check_paths(args: argparse.Namespace) -> None:
     is_file = where.endswith(".py") or "/" in where or os.sep in where
     if is_file and not Path(where).expanduser().is_file():
         raise CheckError(f"file not found: {where}")
+    precheck_target(args.target)  # a name the file does not bind
     if args.repro is not None and not args.repro.resolve().parent.is_dir():
         raise CheckError(f"--repro {args.repro}: no such directory {args.repro.parent}")
 

@@ -118,6 +118,77 @@ def _first_positional(fn: Any) -> str | None:
     return params[0].name if params and params[0].kind in kinds else None
 
 
+def _top_level_names(path: Path) -> tuple[set[str], list[str]] | None:
+    """The names a source file binds at its top level and its classes, read without running
+    it (so that a misspelt name is an error before torch is imported); ``None`` where that
+    cannot be known (a syntax error, ``import *``, ``globals()`` or ``__getattr__``)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+    names: set[str] = set()
+    classes: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            return None
+        if isinstance(node, ast.Name) and node.id == "globals":
+            return None
+    for node in tree.body:
+        for sub in ast.walk(node):
+            if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(sub.name)
+            elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                names.add(sub.id)
+            elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+                names.update((a.asname or a.name).split(".")[0] for a in sub.names)
+        if isinstance(node, ast.ClassDef):
+            classes.append(node.name)
+    if "__getattr__" in names:
+        return None
+    return names, sorted(classes)
+
+
+def _imports_resolve(path: Path) -> bool:
+    """Whether every absolute import of the file names a module that can be found (without
+    importing it): where one cannot, importing the file is the error to report."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return False
+    roots: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    extra = [str(path.resolve().parent), os.getcwd()]
+    saved = list(sys.path)
+    sys.path[:0] = [e for e in extra if e not in sys.path]
+    try:
+        return all(
+            root in sys.modules or importlib.util.find_spec(root) is not None for root in roots
+        )
+    except (ImportError, ValueError):
+        return False
+    finally:
+        sys.path[:] = saved
+
+
+def precheck_target(text: str) -> None:
+    """Raise :class:`CheckError` for a ``file.py:Name`` target whose file binds no ``Name``,
+    read from its source before anything (torch) is imported."""
+    where, sep, attr = text.rpartition(":")
+    if where in ("optax", "keras") or not (sep and attr and where.endswith(".py")):
+        return
+    path = Path(where).expanduser()
+    if not path.is_file():
+        return
+    known = _top_level_names(path)
+    if known is not None and attr.split(".")[0] not in known[0] and _imports_resolve(path):
+        found = f"; classes there: {', '.join(known[1])}" if known[1] else ""
+        raise CheckError(f"no class {attr!r} in {where}{found}")
+
+
 def load_target(text: str) -> LoadedTarget:
     """Import ``path/to/file.py:Name`` or ``package.module:Name``.
 
@@ -125,9 +196,10 @@ def load_target(text: str) -> LoadedTarget:
     :class:`CheckError` (one line) when the file is missing, the import fails, the name is
     missing, or it is neither.
     """
-    from torch.optim import Optimizer
-
     from optverify.adapters import AdapterError, is_adapter_target, load_adapter
+
+    precheck_target(text)
+    from torch.optim import Optimizer
 
     if is_adapter_target(text):
         try:

@@ -1135,3 +1135,17 @@ def test_overflow_where_torch_keeps_no_digit_is_not_judged() -> None:
     close = {"forloop": _trajectory(-0.18, dtype=h)}
     found = judge(ONE, _trajectory(math.inf, dtype=h), close, lambda: oracle).finding
     assert found is not None and found.kind == "overflow"
+
+
+def test_nonfinite_kind_is_not_judged_where_torch_has_another_than_the_maths() -> None:
+    """float16: the maths gives -2.5e5 (beyond the range: -inf once rounded); torch's
+    for-loop has +inf: a target with NaN there is not judged on the kind. Where torch has
+    the maths' -inf, the same NaN is a non-finite kind finding."""
+    h = torch.float16
+    oracle = _trajectory(-2.5e5, dtype=F64)
+    wrong = {"forloop": _trajectory(math.inf, dtype=h)}
+    verdict = judge(ONE, _trajectory(math.nan, dtype=h), wrong, lambda: oracle)
+    assert verdict.finding is None, str(verdict.finding)
+    right = {"forloop": _trajectory(-math.inf, dtype=h)}
+    found = judge(ONE, _trajectory(math.nan, dtype=h), right, lambda: oracle).finding
+    assert found is not None and found.kind == "non-finite kind"
