@@ -357,11 +357,12 @@ def test_campaign_finds_planted_bug_and_check_replays_it(
     assert one_line(err).startswith("optverify fuzz: MISMATCH: AdamEpsInsideSqrt")
     stored = _stored(redis_url)
     assert stored, "the finding was not saved to the shared database"
-    outcome, seconds = _replay(
+    outcome, _ = _replay(
         redis_url, tmp_path, PLANTED, "--against", "Adam", "--dtype", "float32", "--seed", "1"
     )
+    # replayed from the shared database as the first example (its time, ~7 s here, is
+    # reported in the closing notes, not asserted: speed belongs to the benchmarks)
     assert not outcome.conforms and outcome.found_after == 1
-    assert seconds < 10
     assert _stored(redis_url) == stored  # a local check never writes the shared database
 
 
