@@ -41,6 +41,7 @@ __all__ = [
     "reload",
     "run_lockstep",
     "run_problem",
+    "same_bits",
     "state_of",
     "step_once",
 ]
@@ -475,7 +476,7 @@ def _compare_step(
         if problem.objective is None:
             given = problem.grads_at(k)[i]
             seen = t.params[i].grad
-            if given is not None and (seen is None or not _same_bits(seen, given)):
+            if given is not None and (seen is None or not same_bits(seen, given)):
                 return Divergence(k, "grad modified", "step() changed p.grad", param=i)
         prev_param, prev_state = before[i] if before is not None else (None, {})
         ok, mabs, mrel, why = compare_values(t.params[i], r.params[i], tol_for, prev_param)
@@ -501,7 +502,8 @@ def _compare_step(
     return None
 
 
-def _same_bits(a: Tensor, b: Tensor) -> bool:
+def same_bits(a: Tensor, b: Tensor) -> bool:
+    """Bit for bit equal (NaN equal to NaN; sparse compared dense; complex by parts)."""
     if a.is_sparse or b.is_sparse:
         a, b = a.to_dense(), b.to_dense()
     if a.shape != b.shape or a.dtype != b.dtype:

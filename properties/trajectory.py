@@ -25,6 +25,7 @@ from optverify.properties.harness import (
     construct,
     fresh_params,
     reload,
+    same_bits,
     state_of,
     step_once,
 )
@@ -78,16 +79,6 @@ def _copy(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(_copy(v) for v in value)
     return value
-
-
-def _same_bits(a: Tensor, b: Tensor) -> bool:
-    if a.is_sparse or b.is_sparse:
-        a, b = a.to_dense(), b.to_dense()
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    if a.is_complex():
-        a, b = torch.view_as_real(a), torch.view_as_real(b)
-    return bool(((a == b) | (a.isnan() & b.isnan())).all())
 
 
 def _nudge(value: Any) -> None:
@@ -172,7 +163,7 @@ def record(
         if watch_grads and out.grad_modified is None and problem.objective is None:
             for i, given in enumerate(problem.grads_at(k)):
                 seen = run.params[i].grad
-                if given is not None and (seen is None or not _same_bits(seen, given)):
+                if given is not None and (seen is None or not same_bits(seen, given)):
                     out.grad_modified = (k, i)
                     break
         if k in wanted:
