@@ -360,9 +360,11 @@ def test_campaign_finds_planted_bug_and_check_replays_it(
     outcome, _ = _replay(
         redis_url, tmp_path, PLANTED, "--against", "Adam", "--dtype", "float32", "--seed", "1"
     )
-    # replayed from the shared database as the first example (its time, ~7 s here, is
-    # reported in the closing notes, not asserted: speed belongs to the benchmarks)
-    assert not outcome.conforms and outcome.found_after == 1
+    # replayed from the shared database, among its stored examples (the first, or a later one
+    # where a loaded machine cut the campaign's shrinking short and left intermediate ones);
+    # its time, ~7 s here, is reported in the closing notes, not asserted
+    members = sum(len(v) for v in stored.values())
+    assert not outcome.conforms and 1 <= outcome.found_after <= members
     assert _stored(redis_url) == stored  # a local check never writes the shared database
 
 
