@@ -1,7 +1,7 @@
 """One task of a campaign, as a worker runs it: ``check``'s own run on a seed range.
 
-:func:`run_task` is an ordinary function (Ray wraps it in :mod:`optverify.fuzz`; tests call
-it directly). It runs :func:`optverify.check.execute` (the layout probe, the per-example
+:func:`run_task` is an ordinary function (Ray wraps it in :mod:`optverify.campaign.runner`;
+tests call it directly). It runs :func:`optverify.check.execute` (the layout probe, the per-example
 deadline, shrinking, the edge-value sweep: everything ``check`` does) inside
 :func:`optverify.properties.conformance.using_database`, so Hypothesis replays the stored
 failures of the task's (target, reference, dtype) first and saves a new failure to the shared

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from optverify.analytic import differential
+from optverify.analytic.differential_sweep import tolerance
 from optverify.analytic.verdict import Context, Verdict
+from optverify.properties.harness import Problem, run_lockstep
 
 torch.set_num_threads(1)
 
@@ -84,12 +86,10 @@ def test_momentum_differs_only_after_lr_change() -> None:
     grads = tuple((torch.tensor([1.0], dtype=torch.float64),) for _ in range(3))
     params = (torch.tensor([1.0], dtype=torch.float64),)
     hyper = ({"lr": 0.01, "momentum": 0.9},)
-    constant = differential.Problem(params, ((0,),), hyper, grads)
-    assert differential.run_lockstep(subject.target, subject.reference, constant,
-                                     differential._tol) is None  # fmt: skip
-    changed = differential.Problem(params, ((0,),), hyper, grads, {1: ({"lr": 0.001},)})
-    found = differential.run_lockstep(subject.target, subject.reference, changed,
-                                      differential._tol)  # fmt: skip
+    constant = Problem(params, ((0,),), hyper, grads)
+    assert run_lockstep(subject.target, subject.reference, constant, tolerance) is None
+    changed = Problem(params, ((0,),), hyper, grads, {1: ({"lr": 0.001},)})
+    found = run_lockstep(subject.target, subject.reference, changed, tolerance)
     assert found is not None and found.step == 1
 
 
