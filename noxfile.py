@@ -179,8 +179,10 @@ def torch_versions(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def mutation(session: nox.Session) -> None:
-    """Mutation testing of the verdict engine (``properties/verdict.py``, ``tolerances.py``,
-    ``harness.py``, ``conformance.py``) with mutmut; configuration and kill suite in
+    """Mutation testing of the verdict engine (``properties/verdict.py`` with ``findings.py``,
+    ``elementwise.py`` and ``budget.py``; ``tolerances.py``; ``harness.py`` with
+    ``comparison.py``; ``conformance.py`` with ``targets.py``, ``coverage.py`` and
+    ``counterexample.py``) with mutmut; configuration and kill suite in
     ``pyproject.toml`` (``[tool.mutmut]``), work tree in ``mutants/``. Pass mutant names
     after ``--`` to rerun some; ``MUTMUT_CHILDREN`` sets the parallel workers (default 2).
     Prints every mutant's status; inspect a survivor with ``mutmut show NAME``."""

@@ -25,19 +25,24 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from optverify.properties.tolerances import Tol
+# compare_values and same_bits are re-exported: the invariants and the recorder import them
+# from here, beside the runs they compare
+from optverify.properties.comparison import TolFor, compare_values, same_bits
 
 __all__ = [
     "Divergence",
+    "Located",
     "OptimizerFactory",
     "Problem",
     "Run",
     "apply_schedule",
     "compare_values",
     "construct",
-    "first_divergence",
+    "exception_detail",
     "fresh_params",
     "make_param_groups",
+    "one_line",
+    "prepare_step",
     "reload",
     "run_lockstep",
     "run_problem",
@@ -48,8 +53,6 @@ __all__ = [
 
 #: Builds an optimiser from torch-style param groups (``[{"params": [...], **hyper}, ...]``).
 OptimizerFactory = Callable[[list[dict[str, Any]]], Optimizer]
-#: Gives the tolerance for one compared tensor's dtype.
-TolFor = Callable[[torch.dtype], Tol]
 
 
 @dataclass(frozen=True)
@@ -111,8 +114,34 @@ class Problem:
         return text
 
 
+@dataclass(frozen=True, kw_only=True)
+class Located:
+    """Where a target and its reference part, and by how much: the parameter and state key
+    (``None``: not one), the largest absolute and relative error, and the two values.
+
+    The fields shared by the harness's :class:`Divergence` and the verdict model's
+    :class:`~optverify.properties.findings.Finding` (keyword-only: each puts its own
+    positional fields first)."""
+
+    param: int | None = None
+    key: str | None = None
+    max_abs: float = math.nan
+    max_rel: float = math.nan
+    target_value: Any = None
+    reference_value: Any = None
+
+    def _location(self, step: int) -> str:
+        """``step k: param i state['key']`` (``constructor:`` for step ``-1``)."""
+        where = "constructor:" if step < 0 else f"step {step + 1}:"
+        if self.param is not None:
+            where += f" param {self.param}"
+        if self.key is not None:
+            where += f" state[{self.key!r}]"
+        return where
+
+
 @dataclass(frozen=True)
-class Divergence:
+class Divergence(Located):
     """Where the target first disagrees with the reference.
 
     ``step`` is 0-based (``-1``: the constructor); ``what`` is one of ``constructor``,
@@ -122,24 +151,12 @@ class Divergence:
     step: int
     what: str
     detail: str
-    param: int | None = None
-    key: str | None = None
-    max_abs: float = math.nan
-    max_rel: float = math.nan
-    target_value: Any = None
-    reference_value: Any = None
 
     def __str__(self) -> str:
-        where = "constructor" if self.step < 0 else f"step {self.step + 1}"
-        loc = ""
-        if self.param is not None:
-            loc += f" param {self.param}"
-        if self.key is not None:
-            loc += f" state[{self.key!r}]"
         err = ""
         if not math.isnan(self.max_abs):
             err = f" (max abs err {self.max_abs:.3g}, max rel err {self.max_rel:.3g})"
-        return f"{where}:{loc} {self.what}{err}: {self.detail}"
+        return f"{self._location(self.step)} {self.what}{err}: {self.detail}"
 
 
 @dataclass
@@ -198,91 +215,6 @@ def _laid_out(p: Tensor, how: str) -> Tensor:
     return p.clone()
 
 
-def _mismatch_sizes(
-    a: Tensor, e: Tensor, tol: Tol, before: Tensor | None = None
-) -> tuple[bool, float, float]:
-    """(agree, max abs err, max rel err) under the NaN/inf rules of ``tolerances``.
-
-    The relative tolerance scales with the larger of ``|a|``, ``|e|`` and, when given, the
-    reference's value ``before`` the step: an update ``x - u`` that cancels to nearly zero
-    carries rounding errors of the size of ``x``, not of the result.
-    """
-    if a.is_complex():
-        a, e = torch.view_as_real(a), torch.view_as_real(e)
-        before = torch.view_as_real(before) if before is not None else None
-    a64, e64 = a.detach().to("cpu", torch.float64), e.detach().to("cpu", torch.float64)
-    nan_a, nan_e = a64.isnan(), e64.isnan()
-    inf_a, inf_e = a64.isinf(), e64.isinf()
-    if tol.same_nonfinite_kind:
-        same_special = torch.equal(nan_a, nan_e) and torch.equal(inf_a, inf_e)
-        same_special = same_special and torch.equal(a64[inf_a], e64[inf_e])
-    else:
-        same_special = torch.equal(nan_a | inf_a, nan_e | inf_e)
-    finite = ~(nan_a | nan_e | inf_a | inf_e)
-    diff = (a64 - e64).abs()[finite]
-    magnitude = torch.maximum(a64.abs(), e64.abs())
-    if before is not None and before.shape == a.shape and tol.rtol > 0:
-        b64 = before.detach().to("cpu", torch.float64).abs()
-        magnitude = torch.maximum(magnitude, torch.nan_to_num(b64, nan=0.0, posinf=0.0))
-    scale = magnitude[finite]
-    max_abs = float(diff.max()) if diff.numel() else 0.0
-    rel = diff / scale.clamp_min(torch.finfo(torch.float64).tiny)
-    max_rel = float(rel[diff > 0].max()) if bool((diff > 0).any()) else 0.0
-    within = bool((diff <= tol.atol + tol.rtol * scale).all())
-    if not same_special:
-        max_abs = max_rel = math.inf
-    return same_special and within, max_abs, max_rel
-
-
-def compare_values(
-    actual: Any, expected: Any, tol_for: TolFor, before: Any = None
-) -> tuple[bool, float, float, str]:
-    """Compare two state values (tensors, numbers, or lists of them).
-
-    ``before`` is the reference's value before the step (it widens the relative scale, see
-    :func:`_mismatch_sizes`). Returns ``(agree, max_abs, max_rel, reason)``.
-    """
-    if not isinstance(before, Tensor) or before.is_sparse:
-        before = None
-    if isinstance(expected, Tensor) or isinstance(actual, Tensor):
-        if not (isinstance(expected, Tensor) and isinstance(actual, Tensor)):
-            return False, math.nan, math.nan, f"type {type(actual).__name__} != Tensor"
-        if actual.is_sparse or expected.is_sparse:
-            actual, expected = actual.to_dense(), expected.to_dense()
-        if actual.shape != expected.shape:
-            return (
-                False,
-                math.nan,
-                math.nan,
-                f"shape {tuple(actual.shape)} != {tuple(expected.shape)}",
-            )
-        if actual.dtype != expected.dtype:
-            # Compare values anyway (anyone's class may keep state in another dtype); the
-            # exact state layout of our own classes is a separate property.
-            tol = tol_for(expected.dtype)
-            ok, mabs, mrel = _mismatch_sizes(actual.to(expected.dtype), expected, tol, before)
-            return ok, mabs, mrel, "" if ok else "values differ"
-        ok, mabs, mrel = _mismatch_sizes(actual, expected, tol_for(expected.dtype), before)
-        return ok, mabs, mrel, "" if ok else "values differ"
-    if isinstance(expected, (list, tuple)) and isinstance(actual, (list, tuple)):
-        if len(actual) != len(expected):
-            return False, math.nan, math.nan, f"length {len(actual)} != {len(expected)}"
-        worst = (True, 0.0, 0.0, "")
-        for a, e in zip(actual, expected, strict=True):
-            ok, mabs, mrel, why = compare_values(a, e, tol_for)
-            if not ok:
-                return ok, mabs, mrel, why
-            worst = (True, max(worst[1], mabs), max(worst[2], mrel), "")
-        return worst
-    if isinstance(expected, float) and isinstance(actual, (int, float)):
-        both_nan = math.isnan(expected) and math.isnan(float(actual))
-        ok = both_nan or float(actual) == expected
-        err = 0.0 if ok else abs(float(actual) - expected)
-        return ok, err, err, "" if ok else f"{actual!r} != {expected!r}"
-    ok = actual == expected
-    return bool(ok), math.nan, math.nan, "" if ok else f"{actual!r} != {expected!r}"
-
-
 def _short(v: Any) -> Any:
     if isinstance(v, Tensor):
         return v.detach().clone().cpu()
@@ -318,15 +250,24 @@ def run_problem(factory: OptimizerFactory, problem: Problem, steps: int | None =
         raise run.error
     assert run.optimizer is not None
     for k in range(problem.n_steps if steps is None else steps):
-        if k == problem.reload_at:
-            run = reload(factory, run, problem)
-            if run.error is not None:
-                raise run.error
-            assert run.optimizer is not None
-        if k in problem.schedule:
-            assert run.optimizer is not None
-            apply_schedule(run.optimizer, problem.schedule[k])
+        run = prepare_step(factory, run, problem, k)
+        if run.error is not None:
+            raise run.error
         run.losses.append(step_once(run, problem, k))
+    return run
+
+
+def prepare_step(factory: OptimizerFactory, run: Run, problem: Problem, k: int) -> Run:
+    """``run`` ready for step ``k``: reloaded from its checkpoint where ``problem`` reloads
+    before ``k`` (a failed reload: the fresh run, its ``error`` set) and with the
+    hyperparameter changes scheduled before ``k`` applied."""
+    if k == problem.reload_at:
+        run = reload(factory, run, problem)
+        if run.error is not None:
+            return run
+    if k in problem.schedule:
+        assert run.optimizer is not None
+        apply_schedule(run.optimizer, problem.schedule[k])
     return run
 
 
@@ -386,15 +327,9 @@ def run_lockstep(
     # exact comparisons need no scale; faithful ones scale with the values before the step
     scaled = bool(problem.params) and tol_for(problem.params[0].dtype).rtol > 0
     for k in range(problem.n_steps):
-        if k == problem.reload_at:
-            t_reloaded, r_reloaded = reload(target, t, problem), reload(reference, r, problem)
-            if t_reloaded.error is not None or r_reloaded.error is not None:
-                return _exception_divergence(k, "exception", t_reloaded.error, r_reloaded.error)
-            t, r = t_reloaded, r_reloaded
-        if k in problem.schedule:
-            assert t.optimizer is not None and r.optimizer is not None
-            apply_schedule(t.optimizer, problem.schedule[k])
-            apply_schedule(r.optimizer, problem.schedule[k])
+        t, r = prepare_step(target, t, problem, k), prepare_step(reference, r, problem, k)
+        if t.error is not None or r.error is not None:
+            return _exception_divergence(k, "exception", t.error, r.error)
         checked = (k + 1) % check_every == 0 or k == problem.n_steps - 1
         before = _snapshot(r) if checked and scaled else None
         t_loss = r_loss = None
@@ -432,21 +367,35 @@ def _exception_divergence(
 ) -> Divergence | None:
     if t_err is not None and r_err is not None and type(t_err) is type(r_err):
         return None
-    if t_err is None:
-        detail = f"target accepted, torch raised {type(r_err).__name__}: {_one_line(r_err)}"
-    elif r_err is None:
-        detail = f"target raised {type(t_err).__name__}: {_one_line(t_err)}; torch did not"
-    else:
-        detail = (
-            f"target raised {type(t_err).__name__}: {_one_line(t_err)}; "
-            f"torch raised {type(r_err).__name__}: {_one_line(r_err)}"
-        )
+    detail = exception_detail(t_err, r_err, _typed_line)
     return Divergence(k, what, detail, target_value=t_err, reference_value=r_err)
 
 
-def _one_line(error: BaseException | None) -> str:
+def exception_detail(
+    t_err: BaseException | None,
+    r_err: BaseException | None,
+    line: Callable[[BaseException | None], str] | None = None,
+) -> str:
+    """How the target's and torch's exceptions (at least one given) differ, each told in
+    one ``line`` (default :func:`one_line`)."""
+    line = line or one_line
+    if t_err is None:
+        return f"target accepted, torch raised {line(r_err)}"
+    if r_err is None:
+        return f"target raised {line(t_err)}; torch did not"
+    return f"target raised {line(t_err)}; torch raised {line(r_err)}"
+
+
+def one_line(error: BaseException | None) -> str:
+    """``Type: first line of the message`` (``Type`` alone for an empty message)."""
     text = str(error).strip().splitlines()
-    return text[0] if text else ""
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def _typed_line(error: BaseException | None) -> str:
+    """``Type: first line of the message``, the colon kept for an empty message."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
 def _compare_step(
@@ -499,29 +448,4 @@ def _compare_step(
                     k, "state", why, param=i, key=str(key), max_abs=mabs, max_rel=mrel,
                     target_value=_short(t_state[key]), reference_value=_short(r_state[key]),
                 )  # fmt: skip
-    return None
-
-
-def same_bits(a: Tensor, b: Tensor) -> bool:
-    """Bit for bit equal (NaN equal to NaN; sparse compared dense; complex by parts)."""
-    if a.is_sparse or b.is_sparse:
-        a, b = a.to_dense(), b.to_dense()
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    if a.is_complex():
-        a, b = torch.view_as_real(a), torch.view_as_real(b)
-    return bool(((a == b) | (a.isnan() & b.isnan())).all())
-
-
-def first_divergence(
-    target: OptimizerFactory,
-    reference: OptimizerFactory,
-    problems: Sequence[Problem],
-    tol_for: TolFor,
-) -> tuple[Problem, Divergence] | None:
-    """The first problem on which ``target`` and ``reference`` diverge, with the divergence."""
-    for problem in problems:
-        found = run_lockstep(target, reference, problem, tol_for)
-        if found is not None:
-            return problem, found
     return None

@@ -18,9 +18,9 @@ from optverify.properties.audit import (
     audit_problem,
     torch_implementations,
 )
-from optverify.properties.conformance import factory
 from optverify.properties.harness import Problem
 from optverify.properties.specs import SPECS
+from optverify.properties.targets import factory
 
 SIMD = 16
 

@@ -14,8 +14,9 @@ import torch
 
 from optverify.adapters import AdapterError, MissingExtra, load_adapter, pins_for
 from optverify.adapters.keras_shell import KerasOptimizer, import_keras
-from optverify.properties.conformance import NonConformance, assert_conforms, factory
+from optverify.properties.conformance import NonConformance, assert_conforms
 from optverify.properties.harness import run_lockstep
+from optverify.properties.targets import factory
 from optverify.properties.tolerances import faithful
 from tests.test_adapters._support import float_lr, one_param_problem, run
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from optverify.config import ConfigError, Settings, bind_init, settings_for
-from optverify.properties.conformance import accepted_hyperparameters
+from optverify.properties.targets import accepted_hyperparameters
 
 PYPROJECT = """
 [project]

@@ -19,15 +19,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 
 from optverify.properties import tolerances
-from optverify.properties.conformance import (
-    _oracle_thunk,
-    factory,
-    judge_problem,
-    mode_kwargs,
-    problem_strategy,
-    resolve_spec,
-)
+from optverify.properties.conformance import _oracle_thunk, judge_problem
+from optverify.properties.coverage import problem_strategy
 from optverify.properties.harness import Problem
+from optverify.properties.targets import factory, mode_kwargs, resolve_spec
 from optverify.properties.trajectory import record
 from optverify.properties.verdict import ulps_needed
 

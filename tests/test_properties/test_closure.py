@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 
 from optverify.properties.closure import OBJECTIVES, closure_problems
-from optverify.properties.conformance import assert_conforms, factory
+from optverify.properties.conformance import assert_conforms
 from optverify.properties.harness import Problem, run_problem
+from optverify.properties.targets import factory
 from tests._support import NAMES, seed_for_profile, spec
 
 CLOSURE_NAMES = [n for n in NAMES if spec(n).needs_closure]

@@ -35,7 +35,6 @@ from optverify.optimizers.adam import AdamConfig, AdamState
 from optverify.optimizers.adam import step as adam_step
 from optverify.properties.conformance import (
     NonConformance,
-    accepted_hyperparameters,
     assert_conforms,
     check_problem,
     torch_modes_disagree,
@@ -47,6 +46,7 @@ from optverify.properties.invariants import (
     complex_view_as_real_domain,
 )
 from optverify.properties.sparse import sparse_problems
+from optverify.properties.targets import accepted_hyperparameters
 from tests._support import NAMES, seed_for_profile, spec
 
 COMPLEX = [torch.complex64, torch.complex128]

@@ -12,9 +12,11 @@ import torch
 from hypothesis import given
 
 from optverify.properties import tolerances
-from optverify.properties.conformance import assert_conforms, factory, mode_kwargs
-from optverify.properties.harness import Problem, compare_values, run_problem
+from optverify.properties.comparison import compare_values
+from optverify.properties.conformance import assert_conforms
+from optverify.properties.harness import Problem, run_problem
 from optverify.properties.strategies import problems
+from optverify.properties.targets import factory, mode_kwargs
 from tests._support import DENSE_NAMES, seed_for_profile, spec
 
 pytestmark = [

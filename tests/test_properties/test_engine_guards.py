@@ -19,11 +19,13 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from optverify.properties import conformance, tolerances
-from optverify.properties.conformance import factory, judge_problem
+from optverify.properties.conformance import judge_problem
+from optverify.properties.findings import FAILING, KINDS, Finding, Verdict
 from optverify.properties.harness import Problem
 from optverify.properties.specs import SPECS
+from optverify.properties.targets import factory
 from optverify.properties.trajectory import Snapshot, Trajectory, record
-from optverify.properties.verdict import FAILING, KINDS, Finding, Verdict, judge
+from optverify.properties.verdict import judge
 
 SGD = SPECS["SGD"]
 F64 = torch.float64
@@ -268,7 +270,7 @@ def test_nonfinite_hyperparameter_is_reported_and_fails_only_strict(cls: type) -
 
 
 def test_nonfinite_hyperparameters_found_in_groups_pairs_tensors_and_schedule() -> None:
-    from optverify.properties.verdict import nonfinite_hyperparameters
+    from optverify.properties.findings import nonfinite_hyperparameters
 
     base = sgd_problem(STREAM)
     assert nonfinite_hyperparameters(base) == []
@@ -788,7 +790,7 @@ def test_finding_reports_the_worst_element_in_ulps_of_the_scale() -> None:
 
 
 def test_ulps_are_formatted_for_reading() -> None:
-    from optverify.properties.verdict import _ulps
+    from optverify.properties.findings import _ulps
 
     assert _ulps(math.inf) == "inf"
     assert _ulps(12.345) == "12.3 ulp"
@@ -796,7 +798,7 @@ def test_ulps_are_formatted_for_reading() -> None:
 
 
 def test_exception_messages_are_one_line() -> None:
-    from optverify.properties.verdict import _one_line
+    from optverify.properties.harness import one_line as _one_line
 
     assert _one_line(ValueError("bad lr\nmore")) == "ValueError: bad lr"
     assert _one_line(ValueError()) == "ValueError"

@@ -16,17 +16,16 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from optverify.properties.conformance import factory
+from optverify.properties.comparison import compare_values
 from optverify.properties.harness import (
     Divergence,
     Problem,
-    compare_values,
-    first_divergence,
     fresh_params,
     make_param_groups,
     run_lockstep,
     run_problem,
 )
+from optverify.properties.targets import factory
 from optverify.properties.tolerances import EXACT, Tol
 
 F64 = torch.float64
@@ -442,21 +441,6 @@ def test_reload_from_state_dict() -> None:
     run = run_problem(factory(torch.optim.SGD), prob)
     plain = run_problem(factory(torch.optim.SGD), problem(momentum=0.5))
     assert torch.equal(run.params[0], plain.params[0])
-
-
-def test_first_divergence_names_the_problem() -> None:
-    good, bad = problem(), problem(lr=0.25)
-
-    class LrHalved(torch.optim.SGD):
-        def __init__(self, params: Any, **kw: Any) -> None:
-            super().__init__(params, **kw)
-            for group in self.param_groups:
-                group["lr"] = group["lr"] if group["lr"] == 0.5 else group["lr"] / 2
-
-    make, ref = factory(LrHalved), factory(torch.optim.SGD)
-    found = first_divergence(make, ref, [good, bad, good], exact)
-    assert found is not None and found[0] is bad and found[1].what == "param"
-    assert first_divergence(make, ref, [good, good], exact) is None
 
 
 # --- problems, parameters, groups ---------------------------------------------------------

@@ -16,9 +16,9 @@ import torch
 from hypothesis import given
 
 from optverify.properties import invariants
-from optverify.properties.conformance import accepted_hyperparameters
 from optverify.properties.harness import Problem
 from optverify.properties.strategies import problems, shapes
+from optverify.properties.targets import accepted_hyperparameters
 from tests._support import DENSE_NAMES, spec
 
 IMPLS = ["ours", "torch"]

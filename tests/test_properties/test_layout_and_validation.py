@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optverify.properties.closure import closure_problems
-from optverify.properties.conformance import factory
 from optverify.properties.harness import Problem, make_param_groups, run_problem
 from optverify.properties.sparse import sparse_problems
 from optverify.properties.strategies import problems
+from optverify.properties.targets import factory
 from tests._support import DENSE_NAMES, NAMES, spec
 
 

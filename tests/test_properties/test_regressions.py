@@ -12,15 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from optverify.properties import tolerances
-from optverify.properties.conformance import (
-    check_problem,
-    factory,
-    mode_kwargs,
-    torch_modes_disagree,
-)
+from optverify.properties.conformance import check_problem, torch_modes_disagree
 from optverify.properties.harness import Problem, run_lockstep
 from optverify.properties.invariants import INVARIANTS, InvariantViolation
 from optverify.properties.strategies import problems
+from optverify.properties.targets import factory, mode_kwargs
 from tests._support import DENSE_NAMES, spec
 
 
