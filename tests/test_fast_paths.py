@@ -33,9 +33,10 @@ from optverify import optimizers
 from optverify.optimizers import fast
 from optverify.optimizers._fast._base import MultiTensorOptimizer
 from optverify.properties import tolerances
-from optverify.properties.conformance import assert_conforms, factory
+from optverify.properties.conformance import assert_conforms
 from optverify.properties.harness import Problem, run_lockstep
 from optverify.properties.strategies import problems
+from optverify.properties.targets import factory
 from tests._support import seed_for_profile, spec
 
 NAMES = sorted(fast.FAST)
@@ -290,3 +291,93 @@ def test_radam_half_does_not_overflow_its_reciprocal() -> None:
     sp = spec("RAdam")
     verdict = judge_problem(factory(fast.FAST["RAdam"]), sp, problem, modes=sp.modes)
     assert verdict.finding is None, str(verdict.finding)
+
+
+# compiled path over a many-tensor list: the flat buffer of small tensors, one graph
+
+#: 7 tensors of at least 256 elements (rows of their own) and 6 smaller ones (one flat row)
+_MANY = [(20, 20), (5,), (300,), (7, 3), (17, 19), (64,), (400,), (2, 2, 2), (3, 10, 10),
+         (100,), (256,), (1,), (260,)]  # fmt: skip
+
+
+def _many_tensors(cls: type, hyper: dict[str, Any], steps: int, seed: int = 3) -> Any:
+    """``cls`` (a threshold of 256 elements for the compiled classes) over :data:`_MANY`:
+    the parameters, the optimiser, and the gradients it was given, after ``steps`` steps."""
+    if issubclass(cls, MultiTensorOptimizer):
+        cls = type(cls.__name__, (cls,), {"compile_min_numel": 256})
+    gen = torch.Generator().manual_seed(seed)
+    params = [torch.randn(s, generator=gen) + 3 for s in _MANY]
+    grads = [[torch.randn(s, generator=gen) for s in _MANY] for _ in range(steps)]
+    opt = cls(params, **hyper)
+    for gs in grads:
+        for p, g in zip(params, gs, strict=True):
+            p.grad = g.clone()
+        opt.step()
+    return params, opt
+
+
+def _assert_close(a: Any, b: Any) -> None:
+    tol = tolerances.faithful(torch.float32)
+    torch.testing.assert_close(a, b, rtol=tol.rtol, atol=tol.atol)
+
+
+def _compare_many(name: str, hyper: dict[str, Any]) -> None:
+    ours, ours_opt = _many_tensors(fast.COMPILED[name], hyper, steps=4)
+    ref, ref_opt = _many_tensors(spec(name).ours, hyper, steps=4)
+    for p, q in zip(ours, ref, strict=True):
+        _assert_close(p, q)
+        for key, value in ref_opt.state[q].items():
+            _assert_close(ours_opt.state[p][key], value)
+
+
+@pytest.mark.parametrize(("name", "hyper"), [("Adam", {"lr": 0.01}),
+                                             ("SGD", {"lr": 0.01, "momentum": 0.9})])  # fmt: skip
+def test_compiled_many_tensors_match_readable(name: str, hyper: dict[str, Any]) -> None:
+    """13 tensors: the small ones updated as one flat buffer, all rows in one compiled graph;
+    parameters and state agree with the readable class."""
+    from optverify.optimizers._fast import _group
+
+    _compare_many(name, hyper)
+    assert len(_MANY) - 6 + 1 >= _group.GROUP_MIN_ROWS  # the graph path was taken
+
+
+def test_flat_state_keeps_torch_layout_and_objects() -> None:
+    """The adopted state tensors stay the state dict's objects (now views of one buffer),
+    with the parameters' shapes; the state dict loads into torch's Adam, which continues in
+    step with ours; loading a state dict into ours (new objects) rebuilds the buffers."""
+    hyper = {"lr": 0.01}
+    params, opt = _many_tensors(fast.CompiledAdam, hyper, steps=2)
+    before = {id(p): opt.state[p]["exp_avg"] for p in params}
+    small = [p for p in params if p.numel() < 256]
+    assert len({opt.state[p]["exp_avg"].untyped_storage().data_ptr() for p in small}) == 1
+    twins = [p.clone() for p in params]
+    torch_opt = torch.optim.Adam(twins, **hyper, foreach=False)
+    torch_opt.load_state_dict(copy.deepcopy(opt.state_dict()))
+    gen = torch.Generator().manual_seed(9)
+    for _ in range(2):
+        for p, t in zip(params, twins, strict=True):
+            p.grad = torch.randn(p.shape, generator=gen)
+            t.grad = p.grad.clone()
+        opt.step()
+        torch_opt.step()
+    for p, t in zip(params, twins, strict=True):
+        assert opt.state[p]["exp_avg"] is before[id(p)]
+        assert opt.state[p]["exp_avg"].shape == p.shape
+        _assert_close(p, t)
+    opt.load_state_dict(copy.deepcopy(torch_opt.state_dict()))
+    for p, t in zip(params, twins, strict=True):
+        p.grad = torch.ones_like(p)
+        t.grad = torch.ones_like(t)
+    opt.step()
+    torch_opt.step()
+    for p, t in zip(params, twins, strict=True):
+        _assert_close(p, t)
+        _assert_close(opt.state[p]["exp_avg_sq"], torch_opt.state[t]["exp_avg_sq"])
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("slow_opt_in")
+@pytest.mark.parametrize("name", NAMES)
+def test_compiled_many_tensors_match_readable_all(name: str) -> None:
+    hyper: dict[str, Any] = {"lr": 0.01} | ({"momentum": 0.9} if name == "SGD" else {})
+    _compare_many(name, hyper)

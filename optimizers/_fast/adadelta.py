@@ -35,6 +35,7 @@ from optverify.optimizers._fast._base import (
     real,
     take,
 )
+from optverify.optimizers._fast._group import run_compiled
 
 __all__ = ["Adadelta", "CompiledAdadelta"]
 
@@ -82,12 +83,13 @@ class Adadelta(MultiTensorOptimizer, adadelta.Adadelta):
         neg_lr = -item(cfg.lr)
         ps, gs = real(ps), real(gs)
         vs, us = real([s["square_avg"] for s in sts]), real([s["acc_delta"] for s in sts])
-        compiled, rest = self._split([ps, gs, vs, us])
-        for i in compiled:
-            _COMPILED(
-                [ps[i], gs[i], vs[i], us[i]],
-                [item(cfg.weight_decay), cfg.rho, w, cfg.eps, neg_lr],
-                maximize=cfg.maximize, has_wd=has_wd,
+        rest = list(range(len(ps)))
+        if self.compiled:
+            rest = run_compiled(
+                self, _COMPILED, [ps, gs, vs, us],
+                lambda i: (item(cfg.weight_decay), cfg.rho, w, cfg.eps, neg_lr),
+                dict(maximize=cfg.maximize, has_wd=has_wd),
+                min_numel=self.compile_min_numel,
             )  # fmt: skip
         if not rest:
             return

@@ -37,6 +37,7 @@ from optverify.optimizers._fast._base import (
     step_values,
     take,
 )
+from optverify.optimizers._fast._group import run_compiled
 
 __all__ = ["Adagrad", "CompiledAdagrad"]
 
@@ -79,12 +80,12 @@ class Adagrad(MultiTensorOptimizer, adagrad.Adagrad):
         neg_clrs = [-item(clr) for clr in clrs]  # -tilde gamma_t
         has_wd = cfg.weight_decay != 0
         ps, gs, sums = real(ps), real(gs), real([s["sum"] for s in sts])
-        compiled, rest = self._split([ps, gs, sums])
-        for i in compiled:
-            _COMPILED(
-                [ps[i], gs[i], sums[i]],
-                [item(cfg.weight_decay), cfg.eps, neg_clrs[i]],
-                maximize=cfg.maximize, has_wd=has_wd,
+        rest = list(range(len(ps)))
+        if self.compiled:
+            wd, eps = item(cfg.weight_decay), cfg.eps
+            rest = run_compiled(
+                self, _COMPILED, [ps, gs, sums], lambda i: (wd, eps, neg_clrs[i]),
+                {"maximize": cfg.maximize, "has_wd": has_wd}, min_numel=self.compile_min_numel,
             )  # fmt: skip
         if not rest:
             return

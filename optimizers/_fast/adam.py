@@ -46,6 +46,7 @@ from optverify.optimizers._fast._base import (
     step_values,
     take,
 )
+from optverify.optimizers._fast._group import run_compiled
 
 __all__ = ["Adam", "AdamW", "CompiledAdam", "CompiledAdamW"]
 
@@ -136,19 +137,15 @@ def _update_bucket(
     scalars = per_step(step_values(steps), lambda t: adam.bias_corrections(t, cfg))
     neg_step_sizes = [-item(step_size) for step_size, _ in scalars]
     bc2_sqrts = [item(bc2_sqrt) for _, bc2_sqrt in scalars]
-    compiled, rest = opt._split([ps, gs, ms, vs, maxs or [None] * len(ps)])
-    packed: dict[tuple[float, float], Tensor] = {}  # one scalar tensor per step count
-    for i in compiled:
-        key = (bc2_sqrts[i], neg_step_sizes[i])
-        s = packed.get(key)
-        if s is None:
-            s = packed[key] = torch.tensor(
-                [decay, item(cfg.weight_decay), w1, item(cfg.beta2), w2, 1 / bc2_sqrts[i],
-                 item(cfg.eps), neg_step_sizes[i]], dtype=ps[i].dtype, device=ps[i].device,
-            )  # fmt: skip
-        _COMPILED.call(
-            [ps[i], gs[i], ms[i], vs[i], maxs[i] if maxs is not None else None], s,
-            maximize=cfg.maximize, low=w1 < 0.5, coupled=coupled, decoupled=decoupled,
+    rest = list(range(len(ps)))
+    if opt.compiled:
+        consts = (decay, item(cfg.weight_decay), w1, item(cfg.beta2), w2)
+        rest = run_compiled(
+            opt, _COMPILED, [ps, gs, ms, vs, maxs or [None] * len(ps)],
+            lambda i: (*consts, 1 / bc2_sqrts[i], item(cfg.eps), neg_step_sizes[i]),
+            {"maximize": cfg.maximize, "low": w1 < 0.5, "coupled": coupled,
+             "decoupled": decoupled},
+            min_numel=opt.compile_min_numel,
         )  # fmt: skip
     if rest:
         _multi_tensor(

@@ -35,6 +35,7 @@ from optverify.optimizers._fast._base import (
     real,
     take,
 )
+from optverify.optimizers._fast._group import run_compiled
 
 __all__ = ["Adamax", "CompiledAdamax"]
 
@@ -92,12 +93,13 @@ class Adamax(MultiTensorOptimizer, adamax.Adamax):
         w1 = item(1 - cfg.beta1)
         ps, gs = real(ps), real(gs)
         ms, us = real([s["exp_avg"] for s in sts]), real([s["exp_inf"] for s in sts])
-        compiled, rest = self._split([ps, gs, ms, us])
-        for i in compiled:
-            _COMPILED(
-                [ps[i], gs[i], ms[i], us[i]],
-                [item(cfg.weight_decay), w1, item(cfg.beta2), cfg.eps, neg_clrs[i]],
-                maximize=cfg.maximize, low=w1 < 0.5, has_wd=has_wd,
+        rest = list(range(len(ps)))
+        if self.compiled:
+            rest = run_compiled(
+                self, _COMPILED, [ps, gs, ms, us],
+                lambda i: (item(cfg.weight_decay), w1, item(cfg.beta2), cfg.eps, neg_clrs[i]),
+                dict(maximize=cfg.maximize, low=w1 < 0.5, has_wd=has_wd),
+                min_numel=self.compile_min_numel,
             )  # fmt: skip
         if not rest:
             return

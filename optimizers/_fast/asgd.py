@@ -39,6 +39,7 @@ from optverify.optimizers._fast._base import (
     real,
     take,
 )
+from optverify.optimizers._fast._group import run_compiled
 
 __all__ = ["ASGD", "CompiledASGD"]
 
@@ -94,12 +95,13 @@ class ASGD(MultiTensorOptimizer, asgd.ASGD):
         mus = [s["mu"] for s in sts]  # mu_{t-1}
         average = [mu.item() != 1 for mu in mus]
         ps, gs, axs = real(ps), real(gs), real([s["ax"] for s in sts])
-        compiled, rest = self._split([ps, gs, axs])
-        for i in compiled:
-            _COMPILED(
-                [ps[i], gs[i], axs[i]],
-                [item(cfg.weight_decay), 1 - cfg.lambd * etas[i], -etas[i], item(mus[i])],
-                maximize=cfg.maximize, has_wd=has_wd, average=average[i],
+        rest = list(range(len(ps)))
+        if self.compiled:
+            rest = run_compiled(
+                self, _COMPILED, [ps, gs, axs],
+                lambda i: (item(cfg.weight_decay), 1 - cfg.lambd * etas[i], -etas[i], item(mus[i])),
+                lambda i: dict(maximize=cfg.maximize, has_wd=has_wd, average=average[i]),
+                min_numel=self.compile_min_numel,
             )  # fmt: skip
         if rest:
             self._multi_tensor(

@@ -43,6 +43,7 @@ from optverify.optimizers._fast._base import (
     real,
     take,
 )
+from optverify.optimizers._fast._group import run_compiled
 
 __all__ = ["CompiledNAdam", "NAdam"]
 
@@ -117,13 +118,14 @@ class NAdam(MultiTensorOptimizer, nadam.NAdam):
         w1, w2 = 1 - cfg.beta1, 1 - cfg.beta2
         ps, gs = real(ps), real(gs)
         ms, vs = real([s["exp_avg"] for s in sts]), real([s["exp_avg_sq"] for s in sts])
-        compiled, rest = self._split([ps, gs, ms, vs])
-        for i in compiled:
-            _COMPILED(
-                [ps[i], gs[i], ms[i], vs[i]],
-                [decay, cfg.weight_decay, w1, cfg.beta2, w2, 1 / bc2s[i], cfg.eps,
-                 coefs_g[i], coefs_m[i]],
-                maximize=cfg.maximize, low=w1 < 0.5, coupled=coupled, decoupled=decoupled,
+        rest = list(range(len(ps)))
+        if self.compiled:
+            rest = run_compiled(
+                self, _COMPILED, [ps, gs, ms, vs],
+                lambda i: (decay, cfg.weight_decay, w1, cfg.beta2, w2, 1 / bc2s[i], cfg.eps,
+                 coefs_g[i], coefs_m[i]),
+                dict(maximize=cfg.maximize, low=w1 < 0.5, coupled=coupled, decoupled=decoupled),
+                min_numel=self.compile_min_numel,
             )  # fmt: skip
         if not rest:
             return

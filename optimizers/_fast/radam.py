@@ -45,6 +45,7 @@ from optverify.optimizers._fast._base import (
     step_values,
     take,
 )
+from optverify.optimizers._fast._group import run_compiled
 
 __all__ = ["CompiledRAdam", "RAdam"]
 
@@ -116,14 +117,15 @@ class RAdam(MultiTensorOptimizer, radam.RAdam):
         w1, w2, lr = 1 - cfg.beta1, 1 - cfg.beta2, item(cfg.lr)
         ps, gs = real(ps), real(gs)
         ms, vs = real([s["exp_avg"] for s in sts]), real([s["exp_avg_sq"] for s in sts])
-        compiled, rest = self._split([ps, gs, ms, vs])
-        for i in compiled:
-            _COMPILED(
-                [ps[i], gs[i], ms[i], vs[i]],
-                [decay, cfg.weight_decay, w1, cfg.beta2, w2, 1 / bc1s[i], lr, bc2_sqrts[i],
-                 cfg.eps, rects[i] or 1.0],
-                maximize=cfg.maximize, low=w1 < 0.5, coupled=coupled, decoupled=decoupled,
-                rectified=rects[i] is not None,
+        rest = list(range(len(ps)))
+        if self.compiled:
+            rest = run_compiled(
+                self, _COMPILED, [ps, gs, ms, vs],
+                lambda i: (decay, cfg.weight_decay, w1, cfg.beta2, w2, 1 / bc1s[i], lr,
+                           bc2_sqrts[i], cfg.eps, rects[i] or 1.0),
+                lambda i: dict(maximize=cfg.maximize, low=w1 < 0.5, coupled=coupled,
+                               decoupled=decoupled, rectified=rects[i] is not None),
+                min_numel=self.compile_min_numel,
             )  # fmt: skip
         if not rest:
             return

@@ -47,6 +47,7 @@ from optverify.optimizers._fast._base import (
     real,
     take,
 )
+from optverify.optimizers._fast._group import run_compiled
 
 __all__ = ["CompiledRMSprop", "RMSprop"]
 
@@ -112,15 +113,15 @@ class RMSprop(MultiTensorOptimizer, rmsprop.RMSprop):
         ps, gs, vs = real(ps), real(gs), real([s["square_avg"] for s in sts])
         avgs = real([s["grad_avg"] for s in sts]) if cfg.centered else None
         bufs = real([s["momentum_buffer"] for s in sts]) if cfg.momentum > 0 else None
-        compiled: list[int] = []
         rest = list(range(n))
-        if not cfg.centered:  # see the module docstring: centered stays on the multi-tensor path
-            compiled, rest = self._split([ps, gs, vs, bufs or [None] * n])
-        for i in compiled:
-            _COMPILED(
-                [ps[i], gs[i], vs[i], bufs[i] if bufs is not None else None],
-                [item(cfg.weight_decay), cfg.alpha, w, cfg.eps, cfg.momentum, neg_lr],
-                maximize=cfg.maximize, has_wd=has_wd,
+        if (
+            self.compiled and not cfg.centered
+        ):  # see the module docstring: centered stays on the multi-tensor path
+            rest = run_compiled(
+                self, _COMPILED, [ps, gs, vs, bufs or [None] * n],
+                lambda i: (item(cfg.weight_decay), cfg.alpha, w, cfg.eps, cfg.momentum, neg_lr),
+                dict(maximize=cfg.maximize, has_wd=has_wd),
+                min_numel=self.compile_min_numel,
             )  # fmt: skip
         if not rest:
             return

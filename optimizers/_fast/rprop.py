@@ -38,6 +38,7 @@ from optverify.optimizers._fast._base import (
     real,
     take,
 )
+from optverify.optimizers._fast._group import run_compiled
 
 __all__ = ["CompiledRprop", "Rprop"]
 
@@ -82,12 +83,13 @@ class Rprop(MultiTensorOptimizer, rprop.Rprop):
         torch._foreach_add_([s["step"] for s in sts], 1)  # t
         ps, gs = real(ps), real(gs)
         prevs, sizes = real([s["prev"] for s in sts]), real([s["step_size"] for s in sts])
-        compiled, rest = self._split([ps, gs, prevs, sizes])
-        for i in compiled:
-            _COMPILED(
-                [ps[i], gs[i], prevs[i], sizes[i]],
-                [cfg.etaplus, cfg.etaminus, cfg.step_size_min, cfg.step_size_max],
-                maximize=cfg.maximize,
+        rest = list(range(len(ps)))
+        if self.compiled:
+            rest = run_compiled(
+                self, _COMPILED, [ps, gs, prevs, sizes],
+                lambda i: (cfg.etaplus, cfg.etaminus, cfg.step_size_min, cfg.step_size_max),
+                dict(maximize=cfg.maximize),
+                min_numel=self.compile_min_numel,
             )  # fmt: skip
         if not rest:
             return

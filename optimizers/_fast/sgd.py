@@ -35,6 +35,7 @@ from optverify.optimizers._fast._base import (
     real,
     take,
 )
+from optverify.optimizers._fast._group import run_compiled
 
 __all__ = ["SGD", "CompiledSGD"]
 
@@ -83,18 +84,20 @@ class SGD(MultiTensorOptimizer, sgd.SGD):
         # the first momentum step (b_1 = g_1) takes the multi-tensor path
         new_buffer = [momentum and b is None for b in bufs]
         real_bufs = [torch.view_as_real(b) if b is not None and b.is_complex() else b for b in bufs]
-        compiled, rest = self._split([real(ps), real(gs), real_bufs])
-        if not (momentum or has_wd or cfg.maximize):
-            # theta += -gamma g is one foreach call, already a single pass: nothing to fuse
-            compiled, rest = [], list(range(len(ps)))
-        compiled = [i for i in compiled if not new_buffer[i]]
-        rest = sorted(set(range(len(ps))) - set(compiled))
-        for i in compiled:
-            _COMPILED(
-                [*real([ps[i], gs[i]]), real_bufs[i]],
-                [item(cfg.weight_decay), cfg.momentum, 1 - cfg.dampening, -item(cfg.lr)],
-                maximize=cfg.maximize, has_wd=has_wd, nesterov=cfg.nesterov,
+        rest = list(range(len(ps)))
+        # theta += -gamma g alone is one foreach call, already a single pass: nothing to fuse;
+        # the first momentum step (b_1 = g_1) takes the multi-tensor path
+        if self.compiled and (momentum or has_wd or cfg.maximize):
+            fresh = [i for i in rest if new_buffer[i]]
+            old = [i for i in rest if not new_buffer[i]]
+            consts = (item(cfg.weight_decay), cfg.momentum, 1 - cfg.dampening, -item(cfg.lr))
+            done = run_compiled(
+                self, _COMPILED, [take(real(ps), old), take(real(gs), old), take(real_bufs, old)],
+                lambda i: consts,
+                {"maximize": cfg.maximize, "has_wd": has_wd, "nesterov": cfg.nesterov},
+                min_numel=self.compile_min_numel,
             )  # fmt: skip
+            rest = sorted(fresh + take(old, done))
         if rest:
             self._multi_tensor(take(ps, rest), take(gs, rest), take(sts, rest), cfg, has_wd)
 

@@ -99,8 +99,16 @@ def run_case(
             steps[impl]()
             times[impl].append(time.perf_counter() - start)
     out = []
+    torch_impls = [i for i in impls if i.startswith("torch")]
+    best = min(torch_impls, key=lambda i: min(times[i]), default=None)
     for impl in impls:
-        extra = {"compile_s": compile_s[impl]} if impl == "ours-compiled" else {}
+        extra: dict[str, Any] = {"compile_s": compile_s[impl]} if impl == "ours-compiled" else {}
+        if best is not None:
+            # the spread: this round's time over torch's best mode's time in the same round
+            per_round = sorted(a / b for a, b in zip(times[impl], times[best], strict=True))
+            q = len(per_round) // 4
+            extra["round_ratio"] = [per_round[q], per_round[len(per_round) // 2],
+                                    per_round[-1 - q]]  # fmt: skip
         out.append(_record(case.name, size, impl, times[impl], numel, case.bytes_per_element,
                            interleaved=True, **extra))  # fmt: skip
     return out
@@ -185,6 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for r in recs:
                 impl, t = r["extra_info"]["impl"], r["stats"]["min"]
                 ratio = f" ({t / best['stats']['min']:.2f})" if best else ""
+                spread = r["extra_info"].get("round_ratio")
+                if spread and not impl.startswith("torch"):
+                    ratio += f" [rounds {spread[0]:.2f}/{spread[1]:.2f}/{spread[2]:.2f}]"
                 line.append(f"{impl}={t * 1e3:.2f}ms{ratio}")
             print(" ".join(line), flush=True)
     if args.json:
