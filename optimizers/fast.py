@@ -22,11 +22,13 @@ all parameters of a param group together, in place (see :mod:`optimizers._fast._
 
 Each fast module states the readable core it mirrors and the rule line by line. They agree
 with the readable classes and with torch up to the *faithful* tolerance (another operation
-order), checked by ``tests/test_fast_paths.py``. Adafactor's fast classes update vectors
-(whole second moment) in place or compiled, one parameter at a time (compiled: two passes,
-the norms kept on the device); its matrices (row and column factors) take the readable
-core. Not here: Muon (matrix products dominate), SparseAdam (sparse gradients) and LBFGS (a
-closure-driven line search): a fast path does not pay there.
+order), checked by ``tests/test_fast_paths.py``. Adafactor's fast classes update one
+parameter at a time, vectors (whole second moment) and matrices (row and column factors)
+alike, in place or compiled (a vector: two passes; a matrix: three; the norms stay on the
+device, and the norm of the parameter written by one step is kept for the next while the
+parameter's version counter shows no other write). Not here: Muon (matrix products
+dominate), SparseAdam (sparse gradients) and LBFGS (a closure-driven line search): a fast
+path does not pay there.
 """
 
 from __future__ import annotations

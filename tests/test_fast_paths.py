@@ -345,7 +345,7 @@ def test_flat_state_keeps_torch_layout_and_objects() -> None:
     """The adopted state tensors stay the state dict's objects (now views of one buffer),
     with the parameters' shapes; the state dict loads into torch's Adam, which continues in
     step with ours; loading a state dict into ours (new objects) rebuilds the buffers."""
-    hyper = {"lr": 0.01}
+    hyper: dict[str, Any] = {"lr": 0.01}
     params, opt = _many_tensors(fast.CompiledAdam, hyper, steps=2)
     before = {id(p): opt.state[p]["exp_avg"] for p in params}
     small = [p for p in params if p.numel() < 256]
@@ -381,3 +381,87 @@ def test_flat_state_keeps_torch_layout_and_objects() -> None:
 def test_compiled_many_tensors_match_readable_all(name: str) -> None:
     hyper: dict[str, Any] = {"lr": 0.01} | ({"momentum": 0.9} if name == "SGD" else {})
     _compare_many(name, hyper)
+
+
+# Adafactor's compiled passes: vectors and factored matrices
+
+
+def _adafactor_run(cls: type, shape: tuple[int, ...], hyper: dict[str, Any]) -> torch.Tensor:
+    """Five steps of ``cls`` on one parameter of ``shape``: a zero gradient row on steps 1
+    and 3 (a matrix's ``hat V`` clamped there on step 1), the parameter halved in place
+    through ``p.data`` after step 3 (no version counter sees it: a norm of theta carried over
+    from the last step would miss it)."""
+    gen = torch.Generator().manual_seed(4)
+    p = torch.randn(shape, generator=gen) + 5  # far from 0 (see above)
+    opt = cls([p], **hyper)
+    for k in range(5):
+        p.grad = torch.randn(shape, generator=gen)
+        if k in (0, 2):
+            p.grad[1] = 0.0
+        opt.step()
+        if k == 3:
+            p.data.mul_(0.5)
+    return p
+
+
+@pytest.mark.parametrize("shape", [(300,), (40, 30)])
+def test_compiled_adafactor_matches_readable_and_torch(shape: tuple[int, ...]) -> None:
+    """fast.CompiledAdafactor's kernels (a vector: two passes; a matrix: row and column
+    factors, three passes) agree faithfully with the readable class and torch's for-loop;
+    the norm of theta follows a change of the parameter between steps."""
+    compiled = type("CompiledAdafactor", (fast.CompiledAdafactor,), {"compile_min_numel": 0})
+    hyper = {"lr": 0.01}
+    ours = _adafactor_run(compiled, shape, hyper)
+    readable = _adafactor_run(optimizers.Adafactor, shape, hyper)
+    reference = _adafactor_run(torch.optim.Adafactor, shape, hyper | {"foreach": False})
+    _assert_close(ours, readable)
+    _assert_close(ours, reference)
+
+
+def test_adafactor_in_place_matrices_are_bit_for_bit() -> None:
+    """fast.Adafactor's in-place path for factored matrices (one of three dimensions, with
+    weight decay and maximize) equals torch's for-loop bit for bit."""
+    hyper = {"lr": 0.01, "weight_decay": 0.1, "maximize": True}
+    for shape in [(40, 30), (2, 5, 7)]:
+        ours = _adafactor_run(fast.Adafactor, shape, hyper)
+        reference = _adafactor_run(torch.optim.Adafactor, shape, hyper | {"foreach": False})
+        assert torch.equal(ours, reference)
+
+
+def test_adafactor_norm_from_row_sums() -> None:
+    """The matrix path's sum of U^2 from the row sums T_i equals the direct sum where no
+    element of hat V is clamped, and is refused (None: the kernel reads g again) where one
+    is, e.g. below a zero gradient row."""
+    from optverify.optimizers._fast import adafactor as fast_adafactor
+
+    gen = torch.Generator().manual_seed(5)
+    g = torch.randn(6, 9, generator=gen, dtype=torch.float64)
+    eps1 = 1e-30
+    for zero_row in (False, True):
+        if zero_row:
+            g[2] = 0.0
+        row = (g * g).mean(dim=-1, keepdim=True)
+        col = (g * g).mean(dim=-2, keepdim=True)
+        t_rows = (g * g / col).sum(dim=-1, keepdim=True)
+        found = fast_adafactor._factor_norm_from_rows(t_rows, row, col, eps1)
+        if zero_row:
+            assert found is None
+            continue
+        v_hat = row @ col / row.mean(dim=-2, keepdim=True).clamp(min=eps1)
+        direct = (g * g / v_hat.clamp(min=eps1 * eps1)).sum()
+        assert found is not None
+        torch.testing.assert_close(found[0], direct)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("slow_opt_in")
+@pytest.mark.parametrize("shape", [(300,), (3, 50), (2, 5, 7)])
+@pytest.mark.parametrize("hyper", [{"lr": 0.01, "weight_decay": 0.1, "maximize": True},
+                                   {"lr": 0.01, "eps": (1e-3, 1e-3)}])  # fmt: skip
+def test_compiled_adafactor_variants_match_readable(
+    shape: tuple[int, ...], hyper: dict[str, Any]
+) -> None:
+    compiled = type("CompiledAdafactor", (fast.CompiledAdafactor,), {"compile_min_numel": 0})
+    _assert_close(
+        _adafactor_run(compiled, shape, hyper), _adafactor_run(optimizers.Adafactor, shape, hyper)
+    )

@@ -128,7 +128,7 @@ class CompiledKernel:
     """A per-tensor kernel compiled on first use by ``torch.compile(fullgraph=True,
     dynamic=True)``: one compilation serves every tensor size.
 
-    ``kernel(tensors, scalars, **flags)`` calls ``fn(*tensors, s, **flags)`` with the
+    ``kernel.call(tensors, s, **flags)`` calls ``fn(*tensors, s, **flags)`` with the
     (contiguous) tensors as they are (``None`` passed through) and the Python scalars packed
     into one 1-D tensor ``s`` of the first tensor's dtype, so a new scalar value never
     recompiles and one call costs one small tensor, not one per scalar. Python ``bool`` flags
@@ -166,16 +166,9 @@ class CompiledKernel:
         self.fn = fn
         self._compiled: Callable[..., None] | None = None
 
-    def __call__(
-        self, tensors: Sequence[Tensor | None], scalars: Sequence[float], **flags: bool
-    ) -> None:
-        like = tensors[0]
-        assert like is not None
-        self.call(tensors, torch.tensor(scalars, dtype=like.dtype, device=like.device), **flags)
-
     def call(self, tensors: Sequence[Tensor | None], s: Tensor, **flags: bool) -> None:
-        """As calling the kernel, with the scalars already packed into ``s`` (built once for
-        the tensors that share them)."""
+        """Run the kernel (compiled on first use) with the scalars packed into ``s`` (built
+        once for the tensors that share them)."""
         if self._compiled is None:
             self._compiled = torch.compile(
                 self.fn, fullgraph=True, dynamic=True, options=self.options
@@ -231,25 +224,6 @@ class MultiTensorOptimizer(FunctionalOptimizer):
             and grad.shape == p.shape
             and all(state.get(k) is not None for k in self.required_state)
         )
-
-    def _split(self, tensors: Sequence[Sequence[Tensor | None]]) -> tuple[list[int], list[int]]:
-        """``(compiled, rest)``: the indices ``i`` whose tensors ``tensors[k][i]`` all suit the
-        compiled kernel (large enough, float32/float64, contiguous and of one shape: the
-        compiled loop runs over the storage in order), and the others, for the multi-tensor path."""
-        n = len(tensors[0])
-        if not self.compiled:
-            return [], list(range(n))
-        compiled: list[int] = []
-        rest: list[int] = []
-        for i, p in enumerate(tensors[0]):
-            assert p is not None
-            ok = p.numel() >= max(self.compile_min_numel, 2) and p.dtype in COMPILED_DTYPES
-            ok = ok and all(
-                t is None or (t.is_contiguous() and t.shape == p.shape)
-                for t in (ts[i] for ts in tensors)
-            )
-            (compiled if ok else rest).append(i)
-        return compiled, rest
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
