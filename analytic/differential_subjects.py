@@ -176,6 +176,19 @@ N003 = "003_0f0b2f05897dc972.txt"
 N004 = "004_2b399d6be3e5d837.txt"
 
 _LR_SWEEP: tuple[Override, ...] = ({"lr": 0.0}, {"lr": 1e-4}, {"lr": 0.1}, {"lr": 1.0})
+_RMSPROP_SWEEP: tuple[Override, ...] = (
+    *_LR_SWEEP,
+    {"alpha": 0.0},
+    {"alpha": 0.5},
+    {"alpha": 0.999},
+)
+_ADAM_SWEEP: tuple[Override, ...] = (
+    *_LR_SWEEP,
+    {"betas": (0.0, 0.999)},
+    {"betas": (0.9, 0.0)},
+    {"betas": (0.99, 0.9999)},
+)
+_RHO_SWEEP: tuple[Override, ...] = ({"rho": 0.0}, {"rho": 0.5}, {"rho": 0.99}, {"rho": 1.0})
 
 SUBJECTS: dict[str, Subject] = {
     s.claim: s
@@ -229,7 +242,7 @@ SUBJECTS: dict[str, Subject] = {
             notes.Note000RMSprop,
             torch.optim.RMSprop,
             {"lr": 1e-3, "alpha": 0.9},
-            (*_LR_SWEEP, {"alpha": 0.0}, {"alpha": 0.5}, {"alpha": 0.999}),
+            _RMSPROP_SWEEP,
             "the notes add ε = 1e-10 inside the root, √(s + ε); torch adds ε = 1e-8 outside, "
             "√s + ε",
             1e-10,
@@ -242,7 +255,7 @@ SUBJECTS: dict[str, Subject] = {
             notes.Note001RMSprop,
             torch.optim.RMSprop,
             {"lr": 1e-3, "alpha": 0.9},
-            (*_LR_SWEEP, {"alpha": 0.0}, {"alpha": 0.5}, {"alpha": 0.999}),
+            _RMSPROP_SWEEP,
             "the note adds ε = 1e-10 inside the root, √(s + ε); torch adds ε = 1e-8 outside, "
             "√s + ε",
             1e-10,
@@ -255,7 +268,7 @@ SUBJECTS: dict[str, Subject] = {
             notes.Note000Adam,
             torch.optim.Adam,
             {"lr": 1e-3, "betas": (0.9, 0.999)},
-            (*_LR_SWEEP, {"betas": (0.0, 0.999)}, {"betas": (0.9, 0.0)}, {"betas": (0.99, 0.9999)}),
+            _ADAM_SWEEP,
             "the notes add ε = 1e-8 inside the root after the bias correction, √(ŝ + ε); "
             "torch adds ε = 1e-8 outside, √ŝ + ε",
             1e-8,
@@ -270,7 +283,7 @@ SUBJECTS: dict[str, Subject] = {
             target=_ours(notes.Note000Adadelta),
             reference=_torch(torch.optim.Adadelta),
             base={"rho": 0.9},
-            sweep=({"rho": 0.0}, {"rho": 0.5}, {"rho": 0.99}, {"rho": 1.0}),
+            sweep=_RHO_SWEEP,
             lr_change=False,
             remarks=(
                 "The notes' rule has no learning rate; torch's `lr` multiplies the step and "
@@ -348,7 +361,7 @@ SUBJECTS: dict[str, Subject] = {
             notes.Note004RMSprop,
             torch.optim.RMSprop,
             {"lr": 1e-2, "alpha": 0.9},
-            (*_LR_SWEEP, {"alpha": 0.0}, {"alpha": 0.5}, {"alpha": 0.999}),
+            _RMSPROP_SWEEP,
             "the d2l code adds ε = 1e-6 inside the root, √(s + ε); torch adds ε = 1e-8 "
             "outside, √s + ε",
             1e-6,
@@ -361,7 +374,7 @@ SUBJECTS: dict[str, Subject] = {
             notes.Note004Adadelta,
             torch.optim.Adadelta,
             {"rho": 0.9},
-            ({"rho": 0.0}, {"rho": 0.5}, {"rho": 0.99}, {"rho": 1.0}),
+            _RHO_SWEEP,
             "the d2l code uses ε = 1e-5 under both roots, torch ε = 1e-6 (same placement)",
             1e-5,
             "torch.optim.Adadelta(rho=0.9)",
@@ -374,7 +387,7 @@ SUBJECTS: dict[str, Subject] = {
             notes.Note004Adam,
             torch.optim.Adam,
             {"lr": 1e-2, "betas": (0.9, 0.999)},
-            (*_LR_SWEEP, {"betas": (0.0, 0.999)}, {"betas": (0.9, 0.0)}, {"betas": (0.99, 0.9999)}),
+            _ADAM_SWEEP,
             "the d2l code uses ε = 1e-6 outside the root (as torch places it), torch ε = 1e-8",
             1e-6,
             "torch.optim.Adam(lr=0.01)",

@@ -155,20 +155,6 @@ def _l2_problem(
     )
 
 
-def _problem(
-    subject: Subject,
-    magnitude: float,
-    hyper: Mapping[str, Any],
-    lr_factor: float | None,
-    dtype: torch.dtype,
-    seed: int,
-) -> Problem:
-    if subject.kind == "l2":
-        return _l2_problem(magnitude, hyper, lr_factor, dtype, seed)
-    groups = 2 if subject.kind == "groups" else 1
-    return stream_problem(magnitude, hyper, lr_factor, dtype, seed, groups)
-
-
 def sweep_cases(subject: Subject, seed: int) -> list[Case]:
     cases: list[Case] = []
     k = 0
@@ -178,7 +164,11 @@ def sweep_cases(subject: Subject, seed: int) -> list[Case]:
     ) -> None:
         nonlocal k
         hyper = {**subject.base, **override}
-        problem = _problem(subject, m, hyper, lr_factor, dtype, seed * 1000 + k)
+        args = (m, hyper, lr_factor, dtype, seed * 1000 + k)
+        if subject.kind == "l2":
+            problem = _l2_problem(*args)
+        else:
+            problem = stream_problem(*args, groups=2 if subject.kind == "groups" else 1)
         cases.append(Case(axis, m, dtype, hyper, dict(override), lr_factor, problem))
         k += 1
 

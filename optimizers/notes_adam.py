@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from optverify.optimizers._notes_validation import check_eps, check_lr, zeros_like_param
+from optverify.optimizers._notes_validation import checked_defaults, zeros_like_param
 from optverify.optimizers._shell import FunctionalOptimizer, GroupConfig, group_key
 
 __all__ = ["Note000Adam", "Note004Adam"]
@@ -67,13 +67,16 @@ def adam_step(
     return param - cfg.lr * m_hat / denom, AdamState(t, m, s)  # theta <- theta - eta v_hat / d
 
 
-def _check_betas(betas: tuple[float, float]) -> None:
-    for index, beta in enumerate(betas):
-        if not 0.0 <= beta < 1.0:
-            raise ValueError(f"Invalid beta parameter at index {index}: {beta}")
+class _NotesAdam(FunctionalOptimizer):
+    """The core both notes' Adams run; each subclass keeps its own constructor."""
+
+    config_from_group = AdamConfig.from_group
+    state_type = AdamState
+    init_param = adam_init
+    step_param = adam_step
 
 
-class Note000Adam(FunctionalOptimizer):
+class Note000Adam(_NotesAdam):
     r"""Note 000 ``adam`` (``000_4553c4c6d47e08e5.txt`` lines 641-677, 718-736).
 
     .. math::
@@ -93,11 +96,6 @@ class Note000Adam(FunctionalOptimizer):
     ``torch.optim.Adam(lr=1e-3)`` (lines 757-768).
     """
 
-    config_from_group = AdamConfig.from_group
-    state_type = AdamState
-    init_param = adam_init
-    step_param = adam_step
-
     def __init__(
         self,
         params: ParamsT,
@@ -105,13 +103,10 @@ class Note000Adam(FunctionalOptimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps_in_sqrt: float = 1e-8,
     ) -> None:
-        check_lr(lr)
-        _check_betas(betas)
-        check_eps(eps_in_sqrt)
-        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps_in_sqrt": eps_in_sqrt})
+        super().__init__(params, checked_defaults(lr=lr, betas=betas, eps_in_sqrt=eps_in_sqrt))
 
 
-class Note004Adam(FunctionalOptimizer):
+class Note004Adam(_NotesAdam):
     r"""Note 004 d2l ``adam`` (``004_2b399d6be3e5d837.txt`` lines 1166-1208, 1237-1245).
 
     .. math::
@@ -132,11 +127,6 @@ class Note004Adam(FunctionalOptimizer):
     ``torch.optim.Adam(lr=0.01)`` (lines 1260-1265).
     """
 
-    config_from_group = AdamConfig.from_group
-    state_type = AdamState
-    init_param = adam_init
-    step_param = adam_step
-
     def __init__(
         self,
         params: ParamsT,
@@ -144,7 +134,4 @@ class Note004Adam(FunctionalOptimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-6,
     ) -> None:
-        check_lr(lr)
-        _check_betas(betas)
-        check_eps(eps)
-        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps})
+        super().__init__(params, checked_defaults(lr=lr, betas=betas, eps=eps))

@@ -14,12 +14,7 @@ import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from optverify.optimizers._notes_validation import (
-    check_coefficient,
-    check_eps,
-    check_lr,
-    zeros_like_param,
-)
+from optverify.optimizers._notes_validation import checked_defaults, zero_state_init
 from optverify.optimizers._shell import FunctionalOptimizer, GroupConfig
 
 __all__ = [
@@ -31,6 +26,18 @@ __all__ = [
     "Note004Adagrad",
     "Note004RMSprop",
 ]
+
+
+# --------------------------------------------------------------------------------------------
+# The step Adagrad and RMSProp share once s is updated
+
+
+def _descend_root_scaled(
+    param: Tensor, grad: Tensor, s: Tensor, cfg: AdagradConfig | RMSpropConfig
+) -> Tensor:
+    r""":math:`\theta - \eta / \sqrt{s+\epsilon}\; g` (:math:`\epsilon` inside the root)."""
+    rate = cfg.lr / torch.sqrt(s + cfg.eps_in_sqrt)  # eta / sqrt(s + eps)
+    return param - rate * grad  # theta <- theta - rate g
 
 
 # --------------------------------------------------------------------------------------------
@@ -47,8 +54,7 @@ class AdagradState(NamedTuple):
     sum: Tensor  # s: the running sum of g^2 (the same meaning as torch's ``sum``)
 
 
-def adagrad_init(param: Tensor, grad: Tensor | None, cfg: AdagradConfig) -> AdagradState:
-    return AdagradState(zeros_like_param(param))  # s_0 = 0
+adagrad_init = zero_state_init(AdagradState)  # s_0 = 0
 
 
 def adagrad_step(
@@ -56,8 +62,7 @@ def adagrad_step(
 ) -> tuple[Tensor, AdagradState]:
     r""":math:`s \leftarrow s + g^2,\ \theta \leftarrow \theta - \eta / \sqrt{s+\epsilon}\; g`."""
     s = state.sum + grad * grad  # s <- s + g^2
-    rate = cfg.lr / torch.sqrt(s + cfg.eps_in_sqrt)  # eta / sqrt(s + eps)
-    return param - rate * grad, AdagradState(s)  # theta <- theta - rate g
+    return _descend_root_scaled(param, grad, s, cfg), AdagradState(s)
 
 
 class Note000Adagrad(FunctionalOptimizer):
@@ -81,9 +86,7 @@ class Note000Adagrad(FunctionalOptimizer):
     step_param = adagrad_step
 
     def __init__(self, params: ParamsT, lr: float = 1e-2, eps_in_sqrt: float = 1e-10) -> None:
-        check_lr(lr)
-        check_eps(eps_in_sqrt)
-        super().__init__(params, {"lr": lr, "eps_in_sqrt": eps_in_sqrt})
+        super().__init__(params, checked_defaults(lr=lr, eps_in_sqrt=eps_in_sqrt))
 
 
 class Note004Adagrad(Note000Adagrad):
@@ -119,8 +122,7 @@ class RMSpropState(NamedTuple):
     square_avg: Tensor  # s (the same meaning as torch's ``square_avg``)
 
 
-def rmsprop_init(param: Tensor, grad: Tensor | None, cfg: RMSpropConfig) -> RMSpropState:
-    return RMSpropState(zeros_like_param(param))  # s_0 = 0
+rmsprop_init = zero_state_init(RMSpropState)  # s_0 = 0
 
 
 def rmsprop_step(
@@ -129,8 +131,7 @@ def rmsprop_step(
     r""":math:`s \leftarrow \alpha s + (1-\alpha) g^2`,
     :math:`\theta \leftarrow \theta - \eta/\sqrt{s+\epsilon}\; g`."""
     s = state.square_avg * cfg.alpha + grad * grad * (1 - cfg.alpha)  # s <- a s + (1 - a) g^2
-    rate = cfg.lr / torch.sqrt(s + cfg.eps_in_sqrt)  # eta / sqrt(s + eps)
-    return param - rate * grad, RMSpropState(s)  # theta <- theta - rate g
+    return _descend_root_scaled(param, grad, s, cfg), RMSpropState(s)
 
 
 class Note000RMSprop(FunctionalOptimizer):
@@ -156,10 +157,7 @@ class Note000RMSprop(FunctionalOptimizer):
     def __init__(
         self, params: ParamsT, lr: float = 1e-3, alpha: float = 0.9, eps_in_sqrt: float = 1e-10
     ) -> None:
-        check_lr(lr)
-        check_coefficient("alpha", alpha)
-        check_eps(eps_in_sqrt)
-        super().__init__(params, {"lr": lr, "alpha": alpha, "eps_in_sqrt": eps_in_sqrt})
+        super().__init__(params, checked_defaults(lr=lr, alpha=alpha, eps_in_sqrt=eps_in_sqrt))
 
 
 class Note001RMSprop(Note000RMSprop):
@@ -215,8 +213,7 @@ class AdadeltaState(NamedTuple):
     acc_delta: Tensor  # Delta theta (torch's ``acc_delta``)
 
 
-def adadelta_init(param: Tensor, grad: Tensor | None, cfg: AdadeltaConfig) -> AdadeltaState:
-    return AdadeltaState(zeros_like_param(param), zeros_like_param(param))
+adadelta_init = zero_state_init(AdadeltaState)  # s_0 = Delta theta_0 = 0
 
 
 def adadelta_step(
@@ -257,10 +254,7 @@ class Note000Adadelta(FunctionalOptimizer):
     single_root = False
 
     def __init__(self, params: ParamsT, rho: float = 0.9, eps: float = 1e-6) -> None:
-        if not 0.0 <= rho <= 1.0:
-            raise ValueError(f"Invalid rho value: {rho}")
-        check_eps(eps)
-        super().__init__(params, {"rho": rho, "eps": eps, "single_root": self.single_root})
+        super().__init__(params, checked_defaults(rho=rho, eps=eps, single_root=self.single_root))
 
 
 class Note004Adadelta(Note000Adadelta):

@@ -13,7 +13,7 @@ from typing import NamedTuple
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from optverify.optimizers._notes_validation import check_coefficient, check_lr, zeros_like_param
+from optverify.optimizers._notes_validation import checked_defaults, zero_state_init
 from optverify.optimizers._shell import FunctionalOptimizer, GroupConfig
 
 __all__ = [
@@ -64,8 +64,19 @@ class Note000SGD(FunctionalOptimizer):
     step_param = sgd_step
 
     def __init__(self, params: ParamsT, lr: float = 1e-2) -> None:
-        check_lr(lr)
-        super().__init__(params, {"lr": lr})
+        super().__init__(params, checked_defaults(lr=lr))
+
+
+# --------------------------------------------------------------------------------------------
+# The constructor of the momentum rules (notes 000, 003 and 004)
+
+
+class _MomentumOptimizer(FunctionalOptimizer):
+    """``lr`` and ``momentum``, checked as ``torch.optim.SGD`` checks them; the core is the
+    subclass's."""
+
+    def __init__(self, params: ParamsT, lr: float = 1e-2, momentum: float = 0.9) -> None:
+        super().__init__(params, checked_defaults(lr=lr, momentum=momentum))
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,8 +93,7 @@ class VelocityState(NamedTuple):
     v: Tensor  # the notes' velocity, which holds eta (torch's momentum_buffer does not)
 
 
-def velocity_init(param: Tensor, grad: Tensor | None, cfg: VelocityConfig) -> VelocityState:
-    return VelocityState(zeros_like_param(param))  # v_0 = 0
+velocity_init = zero_state_init(VelocityState)  # v_0 = 0
 
 
 def velocity_step(
@@ -94,7 +104,7 @@ def velocity_step(
     return param - v, VelocityState(v)  # theta_i = theta_{i-1} - v_i
 
 
-class Note000Momentum(FunctionalOptimizer):
+class Note000Momentum(_MomentumOptimizer):
     r"""Note 000 ``sgd_momentum`` (``000_4553c4c6d47e08e5.txt`` lines 225-231, 262-266).
 
     .. math::
@@ -112,11 +122,6 @@ class Note000Momentum(FunctionalOptimizer):
     state_type = VelocityState
     init_param = velocity_init
     step_param = velocity_step
-
-    def __init__(self, params: ParamsT, lr: float = 1e-2, momentum: float = 0.9) -> None:
-        check_lr(lr)
-        check_coefficient("momentum", momentum)
-        super().__init__(params, {"lr": lr, "momentum": momentum})
 
 
 class Note004Momentum(Note000Momentum):
@@ -151,10 +156,7 @@ class TorchMomentumState(NamedTuple):
     momentum_buffer: Tensor  # v (no learning rate inside: the same meaning as torch's)
 
 
-def torch_momentum_init(
-    param: Tensor, grad: Tensor | None, cfg: TorchMomentumConfig
-) -> TorchMomentumState:
-    return TorchMomentumState(zeros_like_param(param))
+torch_momentum_init = zero_state_init(TorchMomentumState)  # v_0 = 0
 
 
 def torch_momentum_step(
@@ -165,7 +167,7 @@ def torch_momentum_step(
     return param - v * cfg.lr, TorchMomentumState(v)  # w_{i+1} = w_i - lr v_i
 
 
-class Note003TorchMomentum(FunctionalOptimizer):
+class Note003TorchMomentum(_MomentumOptimizer):
     r"""Note 003's account of PyTorch's momentum (``003_0f0b2f05897dc972.txt`` lines 282-296).
 
     .. math::
@@ -183,8 +185,3 @@ class Note003TorchMomentum(FunctionalOptimizer):
     state_type = TorchMomentumState
     init_param = torch_momentum_init
     step_param = torch_momentum_step
-
-    def __init__(self, params: ParamsT, lr: float = 1e-2, momentum: float = 0.9) -> None:
-        check_lr(lr)
-        check_coefficient("momentum", momentum)
-        super().__init__(params, {"lr": lr, "momentum": momentum})
