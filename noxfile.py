@@ -191,3 +191,16 @@ def mutation(session: nox.Session) -> None:
     children = os.environ.get("MUTMUT_CHILDREN", "2")
     session.run("mutmut", "run", "--max-children", children, *session.posargs, env=ONE_THREAD)
     session.run("mutmut", "results", "--all", "true", env=ONE_THREAD)
+
+
+@nox.session(name="torch-history", default=False)
+def torch_history(session: nox.Session) -> None:
+    """The bug benchmark over torch's history: ``nox -s torch-history -- 2.0.1 2.13.0``. For
+    each version a fresh environment with that torch from the registry (a multi-GB CUDA
+    build; it runs on CPU), ``optverify audit-torch`` at the thorough budget, each finding's
+    repro run there, the record in ``history/VERSION.json``; the environment is deleted
+    afterwards. ``optverify report --history history/`` renders the table."""
+    if not session.posargs:
+        session.error("name the torch versions after --, e.g. nox -s torch-history -- 2.0.1")
+    session.install("numpy", "hypothesis", "sympy")
+    session.run("python", "-m", "optverify.history", "run", *session.posargs, env=ONE_THREAD)

@@ -6,6 +6,7 @@ config, a ``NamedTuple`` state named after torch's state keys) and a thin
 and state layout. ``optimizers.notes`` holds the study notes' own formulations.
 """
 
+from optverify.optimizers import _compat  # noqa: F401  (first: torch before 2.2)
 from optverify.optimizers.adadelta import Adadelta
 from optverify.optimizers.adafactor import Adafactor
 from optverify.optimizers.adagrad import Adagrad

@@ -55,7 +55,12 @@ def register(subparsers: Any) -> None:
     r = subparsers.add_parser(
         "report", help="write the citeable report (claims.md, claims.json, index.html, figures)"
     )
-    r.add_argument("--out", type=Path, required=True, help="output directory")
+    r.add_argument("--out", type=Path, default=None,
+                   help="output directory (required, except with --history)")  # fmt: skip
+    r.add_argument("--history", type=Path, default=None, metavar="DIR",
+                   help="instead: the version x defect table of torch's history from DIR's "
+                   "VERSION.json files (python -m optverify.history run); history.md into "
+                   "--out when given, else to stdout")  # fmt: skip
     r.add_argument(
         "--frameworks",
         action="store_true",
@@ -200,6 +205,13 @@ def _speed(out_dir: Path) -> tuple[list[str], str]:
 
 def run_report(args: argparse.Namespace) -> int:
     """Write claims.md, claims.json, index.html and the PNG figures into ``--out``."""
+    if getattr(args, "history", None) is not None:
+        from optverify.history_report import run_history_report
+
+        return run_history_report(args.history, args.out)
+    if args.out is None:
+        print("optverify report: --out DIR is required (or --history DIR)", file=sys.stderr)
+        return 2
     out_dir = Path(args.out)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

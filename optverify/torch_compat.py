@@ -8,7 +8,8 @@ a failure of the tool; :func:`drift_reason` words it, and the test suite's ``exa
 marker (``tests/conftest.py``) turns such a failure into an xfail carrying that reason.
 
 Optimisers or constructor flags an older torch lacks are reported by :func:`lacking` and
-:func:`lacking_flags`, for a skip with a reason.
+:func:`lacking_flags`, for a skip with a reason; :func:`backfill` supplies the typing names
+an older torch lacks, so that optverify imports on every torch from 2.0 on.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from importlib import metadata
 
 __all__ = [
     "MIRRORED",
+    "backfill",
     "drift_reason",
     "installed_torch",
     "lacking",
@@ -83,3 +85,18 @@ def lacking_flags(name: str, flags: tuple[str, ...] | list[str]) -> list[str]:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return []
     return [f for f in flags if f not in params]
+
+
+def backfill() -> None:
+    """Give an older torch the typing names our modules import from it, so that optverify
+    imports on every torch from 2.0 on: ``torch.optim.optimizer.ParamsT`` (added in torch
+    2.2). A no-op where torch has them."""
+    from collections.abc import Iterable
+    from typing import Any
+
+    import torch
+    import torch.optim.optimizer as optimizer_module
+
+    if not hasattr(optimizer_module, "ParamsT"):
+        params_t: Any = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
+        setattr(optimizer_module, "ParamsT", params_t)  # noqa: B010 (absent from the stubs)

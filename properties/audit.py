@@ -18,7 +18,8 @@ implementation once per problem and judges ``m`` with
   maths, not a defect. The oracle is torch's for-loop on float64 copies: on float64
   parameters with exact hyperparameters it *is* the for-loop's run, so there the for-loop
   can only be found wrong by raising where the others do not; a disagreement of another
-  implementation is that implementation's finding.
+  implementation is that implementation's finding. An input that both sides refuse (each
+  raising, whatever the error) is no finding of either.
 
 An optimiser torch implements once (Muon, SparseAdam, LBFGS) has nothing to be compared
 with but the oracle, which is its own for-loop in float64: it is listed as not audited. A
@@ -38,7 +39,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -47,18 +47,21 @@ from hypothesis import seed as hypothesis_seed
 from torch import Tensor
 
 from optverify.properties import strategies
-from optverify.properties.conformance import (
-    accepted_hyperparameters,
-    default_dtypes,
-    factory,
-    mode_kwargs,
-    modes_for,
-    problem_strategy,
+from optverify.properties.audit_compat import (
+    Implementations,
+    implementation_kwargs,
+    lacking_flags,
+    lacking_mode,
+    lacking_optimizer,
+    narrowed_hyper,
+    tensor_lr_refusals,
+    torch_implementations,
 )
+from optverify.properties.audit_findings import AuditFinding, AuditReport, AuditRun, _kwargs, _name
+from optverify.properties.conformance import default_dtypes, factory, modes_for, problem_strategy
 from optverify.properties.generation import reproducible_generation
 from optverify.properties.harness import OptimizerFactory, Problem
-from optverify.properties.source import problem_code
-from optverify.properties.specs import MODES, SPECS, Spec
+from optverify.properties.specs import SPECS, Spec
 from optverify.properties.trajectory import Trajectory, needs_oracle, oracle_problem, record
 from optverify.properties.verdict import Finding, judge
 
@@ -72,25 +75,6 @@ __all__ = [
     "reproduce",
     "torch_implementations",
 ]
-
-#: one optimiser's implementations: name (``forloop``, ``foreach``, ...) -> factory
-Implementations = Mapping[str, OptimizerFactory]
-
-
-def implementation_kwargs(spec: Spec, mode: str) -> dict[str, Any]:
-    """Constructor arguments selecting torch's implementation ``mode``."""
-    if mode == "capturable" and mode not in MODES:
-        accepted = accepted_hyperparameters(spec.reference)
-        return {"capturable": True} if accepted is None or "capturable" in accepted else {}
-    return mode_kwargs(spec, mode)
-
-
-def torch_implementations(spec: Spec, device: str = "cpu") -> dict[str, OptimizerFactory]:
-    """torch's implementations of ``spec`` on ``device``, for-loop first."""
-    return {
-        m: factory(spec.reference, **implementation_kwargs(spec, m))
-        for m in modes_for(spec, device)
-    }
 
 
 def _oracle(
@@ -140,6 +124,14 @@ def _oracle_shares_nonfinite(found: Finding) -> bool:
     return bool(bad.any()) and bool((tk[bad] == ok[bad]).all())
 
 
+def _both_raised(found: Finding) -> bool:
+    return (
+        found.what in ("constructor", "exception")
+        and isinstance(found.target_value, BaseException)
+        and isinstance(found.reference_value, BaseException)
+    )
+
+
 def judge_runs(
     spec: Spec, mode: str, problem: Problem, runs: Mapping[str, Trajectory]
 ) -> Finding | None:
@@ -152,6 +144,8 @@ def judge_runs(
     references.update({m: r for m, r in runs.items() if m not in (mode, primary)})
     itself = runs[mode] if mode == "forloop" else None
     found = judge(problem, runs[mode], references, _oracle(spec, problem, itself)).finding
+    if found is not None and _both_raised(found):
+        return None  # an input both refuse, in other words: not a disagreement on the maths
     if found is None or mode != "forloop":
         return found
     if found.what in ("constructor", "exception") and found.target_value is None:
@@ -190,129 +184,6 @@ def _key(problem: Problem, found: Finding) -> tuple[str, str]:
         text = str(error).strip().splitlines()
         return found.kind, f"{type(error).__name__}: {text[0] if text else ''}"
     return found.kind, _name(_dtype_of(problem, found))
-
-
-def _name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
-@dataclass(frozen=True)
-class AuditFinding:
-    """One disagreement among torch's implementations, on its minimal problem."""
-
-    optimizer: str
-    implementation: str
-    against: str
-    dtype: str
-    kind: str
-    finding: Finding
-    problem: Problem
-    seed: int
-    device: str
-    torch: str = torch.__version__
-
-    @property
-    def summary(self) -> str:
-        return str(self.finding)
-
-    @property
-    def file_name(self) -> str:
-        kind = self.kind.replace(" ", "_")
-        return f"{self.optimizer}_{self.implementation}_{self.dtype}_{kind}.py"
-
-    def script(self) -> str:
-        """A Python script that rebuilds the problem and exits 1 while the defect is there."""
-        spec = SPECS[self.optimizer]
-        what = f"torch.optim.{self.optimizer}({_kwargs(spec, self.implementation)})"
-        other = f"torch.optim.{self.optimizer}({_kwargs(spec, self.against)})"
-        body = problem_code(self.problem)
-        return (
-            f'"""{what} against {other}: {self.kind} ({self.dtype}, {self.device}).\n\n'
-            f"Found by `optverify audit-torch` on torch {self.torch} (seed {self.seed}):\n"
-            f"{self.summary}\n\n"
-            "Runs both implementations (and the float64 oracle) on the minimal problem, prints\n"
-            "their values side by side; exits 1 while the defect is there, 0 once it is gone.\n"
-            '"""\n'
-            "import sys\n"
-            "from math import inf, nan  # noqa: F401\n\n"
-            "import torch\n\n"
-            "from optverify.properties.audit import reproduce\n"
-            "from optverify.properties.harness import Problem\n\n"
-            f"problem = {body}\n\n"
-            'if __name__ == "__main__":\n'
-            f"    sys.exit(reproduce({self.optimizer!r}, {self.implementation!r}, "
-            f"{self.kind!r}, problem, device={self.device!r}))\n"
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        f = self.finding
-
-        def number(x: float) -> float | None:
-            return None if math.isnan(x) else (x if math.isfinite(x) else float("inf"))
-
-        return {
-            "optimizer": self.optimizer,
-            "implementation": self.implementation,
-            "against": self.against,
-            "dtype": self.dtype,
-            "class": self.kind,
-            "summary": self.summary,
-            "step": f.step + 1 if f.step >= 0 else 0,
-            "what": f.what,
-            "param": f.param,
-            "key": f.key,
-            "target_ulps": number(f.target_ulps),
-            "torch_ulps": number(f.torch_ulps),
-            "budget_ulps": number(f.budget_ulps),
-            "cause": f.cause,
-            "problem": self.problem.describe(),
-            "repro": self.script(),
-            "repro_file": self.file_name,
-            "seed": self.seed,
-            "device": self.device,
-            "torch": self.torch,
-        }
-
-
-def _kwargs(spec: Spec, mode: str) -> str:
-    return ", ".join(f"{k}={v}" for k, v in implementation_kwargs(spec, mode).items())
-
-
-@dataclass
-class AuditRun:
-    """One optimiser × implementation: what was drawn, refused and found."""
-
-    optimizer: str
-    implementation: str
-    examples: int = 0
-    seconds: float = 0.0
-    dtypes: tuple[str, ...] = ()
-    #: dtype -> why the implementation refuses it (a restriction, not a finding)
-    unsupported: dict[str, str] = field(default_factory=dict)
-    findings: int = 0
-    note: str = ""
-
-
-@dataclass
-class AuditReport:
-    runs: list[AuditRun]
-    findings: list[AuditFinding]
-    seed: int
-    max_examples: int
-    device: str
-    seconds: float
-    torch: str = torch.__version__
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "torch": self.torch,
-            "device": self.device,
-            "seed": self.seed,
-            "max_examples": self.max_examples,
-            "seconds": round(self.seconds, 2),
-            "runs": [vars(r) for r in self.runs],
-            "findings": [f.to_json() for f in self.findings],
-        }
 
 
 def _refusal(make: OptimizerFactory, forloop: OptimizerFactory, dtype: torch.dtype,
@@ -355,14 +226,16 @@ def _search(
     shrink: bool,
     dense_only: bool = False,
     shrink_seconds: float = 60.0,
+    hyper: Callable[[], Any] | None = None,
 ) -> tuple[Problem, Finding, int] | int:
     """One Hypothesis search: the first finding of a (class, dtype) not in ``known``
     (:func:`_key`; an exception counts once, whatever the dtype), shrunk within that key,
     with the examples drawn before it; else the examples.
     ``dense_only`` leaves out the sparse gradients the implementation refuses; shrinking
-    stops after ``shrink_seconds``."""
+    stops after ``shrink_seconds``; ``hyper`` replaces ``spec.hyper`` (an older torch's
+    narrower hyperparameters)."""
     builder = strategies.problems if dense_only and spec.problems is None else None
-    strategy = problem_strategy(spec, spec.hyper, dtypes, device, problem_builder=builder)
+    strategy = problem_strategy(spec, hyper or spec.hyper, dtypes, device, problem_builder=builder)
     wanted: list[tuple[str, str]] = []
     calls = [0, 0]  # examples run, examples before the first new finding
     best: list[tuple[Problem, Finding]] = []
@@ -432,58 +305,106 @@ def audit(
     findings: list[AuditFinding] = []
     for name in names or list(SPECS):
         spec = SPECS[name]
-        impls = dict((implementations or {}).get(name) or torch_implementations(spec, device))
+        missing = None if implementations and name in implementations else lacking_optimizer(name)
+        if missing is not None:
+            runs.append(AuditRun(name, "forloop", note=f"skipped: {missing}"))
+            continue
+        own = (implementations or {}).get(name)
+        impls = dict(own or torch_implementations(spec, device))
+        for mode in modes_for(spec, device) if own is None else ():
+            why = lacking_mode(spec, mode)
+            if why is None and mode != "forloop":
+                # refusing float32 parameters on this device: not an implementation for it
+                # here (fused kernels for CUDA only, before torch 2.4 for Adam)
+                why = _refusal(impls[mode], impls["forloop"], torch.float32, device)
+                if why is not None:
+                    why = f"refuses float32 parameters on {device} ({why})"
+                    del impls[mode]
+            if why is not None:
+                runs.append(AuditRun(name, mode, note=f"skipped: {why}"))
+        flags = lacking_flags(spec)
+        lr_refused = tensor_lr_refusals(spec, impls, device) if own is None else {}
+        # a tensor lr that this torch lacks, or that one implementation refuses outright
+        # ("lr as a Tensor is not supported for ... foreach=True"): a restriction, left out
+        float_lr = bool(lr_refused)
+        hyper = narrowed_hyper(spec, float_lr) if own is None else spec.hyper
         chosen = tuple(dtypes) if dtypes is not None else default_dtypes(spec)
         for mode in impls:
-            run = AuditRun(name, mode)
-            runs.append(run)
-            t0 = time.perf_counter()
-            against = _primary(mode, list(impls))
-            if against is None:
-                run.note = "torch has one implementation: nothing to compare it with"
-                continue
-            usable = []
-            for d in chosen:
-                why = (
-                    _refusal(impls[mode], impls["forloop"], d, device)
-                    if mode != "forloop"
-                    else None
+            run = AuditRun(name, mode, flags_skipped=dict(flags))
+            if float_lr:
+                run.flags_skipped["tensor lr"] = lr_refused.get(mode) or "; ".join(
+                    f"{m} refuses it ({why})" for m, why in lr_refused.items()
                 )
-                if why is None:
-                    usable.append(d)
-                else:
-                    run.unsupported[_name(d)] = why
-            run.dtypes = tuple(_name(d) for d in usable)
-            dense_only = False
-            if spec.supports_sparse and mode != "forloop" and usable:
-                why = _refusal(impls[mode], impls["forloop"], usable[0], device, sparse=True)
-                if why is not None:
-                    run.unsupported["sparse gradients"] = why
-                    dense_only = True
-            known: set[tuple[str, str]] = set()
-            left, attempt = max_examples, 0
-            while usable and left > 0 and run.findings < max_findings:
-                result = _search(spec, mode, impls, usable, device, seed + 7919 * attempt, left,
-                                 known, shrink, dense_only, shrink_seconds)  # fmt: skip
-                attempt += 1
-                if isinstance(result, int):
-                    run.examples += result
-                    break
-                problem, found, used = result
-                run.examples += used
-                left -= used
-                dtype = _name(_dtype_of(problem, found))
-                known.add(_key(problem, found))
-                run.findings += 1
-                findings.append(AuditFinding(name, mode, against, dtype, found.kind, found,
-                                             problem, seed, device))  # fmt: skip
-                if progress:
-                    progress(f"{name} {mode} {dtype}: {found.kind}")
-            run.seconds = round(time.perf_counter() - t0, 2)
-            if progress:
-                progress(f"{name} {mode}: {run.examples} examples, {run.findings} finding(s), "
-                         f"{run.seconds:.1f} s")  # fmt: skip
+            runs.append(run)
+            _audit_run(run, spec, impls, chosen, device, findings, hyper=hyper, seed=seed,
+                       max_examples=max_examples, shrink=shrink, max_findings=max_findings,
+                       shrink_seconds=shrink_seconds, progress=progress)  # fmt: skip
     return AuditReport(runs, findings, seed, max_examples, device, time.perf_counter() - start)
+
+
+def _audit_run(
+    run: AuditRun,
+    spec: Spec,
+    impls: Implementations,
+    chosen: Sequence[torch.dtype],
+    device: str,
+    findings: list[AuditFinding],
+    *,
+    hyper: Callable[[], Any],
+    seed: int,
+    max_examples: int,
+    shrink: bool,
+    max_findings: int,
+    shrink_seconds: float,
+    progress: Callable[[str], None] | None,
+) -> None:
+    """Audit one implementation (``run``), appending its findings to ``findings``."""
+    name, mode = run.optimizer, run.implementation
+    t0 = time.perf_counter()
+    against = _primary(mode, list(impls))
+    if against is None:
+        run.note = "torch has one implementation: nothing to compare it with"
+        return
+    usable = []
+    for d in chosen:
+        why = _refusal(impls[mode], impls["forloop"], d, device) if mode != "forloop" else None
+        if why is None:
+            usable.append(d)
+        else:
+            run.unsupported[_name(d)] = why
+    run.dtypes = tuple(_name(d) for d in usable)
+    if not usable and run.unsupported:
+        first = next(iter(run.unsupported.values()))
+        run.note = f"skipped: refuses every dtype on {device} ({first})"
+    dense_only = False
+    if spec.supports_sparse and mode != "forloop" and usable:
+        why = _refusal(impls[mode], impls["forloop"], usable[0], device, sparse=True)
+        if why is not None:
+            run.unsupported["sparse gradients"] = why
+            dense_only = True
+    known: set[tuple[str, str]] = set()
+    left, attempt = max_examples, 0
+    while usable and left > 0 and run.findings < max_findings:
+        result = _search(spec, mode, impls, usable, device, seed + 7919 * attempt, left,
+                         known, shrink, dense_only, shrink_seconds, hyper)  # fmt: skip
+        attempt += 1
+        if isinstance(result, int):
+            run.examples += result
+            break
+        problem, found, used = result
+        run.examples += used
+        left -= used
+        dtype = _name(_dtype_of(problem, found))
+        known.add(_key(problem, found))
+        run.findings += 1
+        findings.append(AuditFinding(name, mode, against, dtype, found.kind, found,
+                                     problem, seed, device))  # fmt: skip
+        if progress:
+            progress(f"{name} {mode} {dtype}: {found.kind}")
+    run.seconds = round(time.perf_counter() - t0, 2)
+    if progress:
+        progress(f"{name} {mode}: {run.examples} examples, {run.findings} finding(s), "
+                 f"{run.seconds:.1f} s")  # fmt: skip
 
 
 def _values(t: Any) -> list[Any]:
