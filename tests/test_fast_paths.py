@@ -465,3 +465,139 @@ def test_compiled_adafactor_variants_match_readable(
     _assert_close(
         _adafactor_run(compiled, shape, hyper), _adafactor_run(optimizers.Adafactor, shape, hyper)
     )
+
+
+# kept plans (per param group, per compiled bucket): every change between steps is seen
+
+_EVENTS = ["grad_none", "scheduler", "load_state_dict", "add_group", "weight_decay", "new_grads"]
+
+
+def _event_run(cls: type, hyper: dict[str, Any], event: str) -> tuple[list[Any], Any]:
+    """Six steps of ``cls`` over :data:`_MANY` (threshold 256 for compiled classes), with
+    ``event`` happening before steps 4 and 5 (after a plan is kept); the parameters and the
+    optimiser. The gradients are the same objects every step (refilled in place), as a
+    kept plan would like them, except under ``new_grads``."""
+    if issubclass(cls, MultiTensorOptimizer):
+        cls = type(cls.__name__, (cls,), {"compile_min_numel": 256})
+    gen = torch.Generator().manual_seed(5)
+    params = [torch.randn(s, generator=gen) + 3 for s in _MANY]
+    extra = [torch.randn(s, generator=gen) for s in ((300,), (3,), (4, 5))]
+    opt = cls(params, **hyper)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0 / (1 + k))
+    saved: dict[str, Any] = {}
+    grads = [torch.zeros(s) for s in _MANY]
+    for k in range(6):
+        if k == 2:
+            saved = copy.deepcopy(opt.state_dict())
+        if k in (3, 4):
+            if event == "grad_none":
+                params[k].grad = None
+            elif event == "load_state_dict":
+                opt.load_state_dict(copy.deepcopy(saved))
+            elif event == "add_group" and k == 3:
+                opt.add_param_group({"params": extra})
+            elif event == "weight_decay":
+                opt.param_groups[0]["weight_decay"] = 0.1 * k
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+            g.copy_(torch.randn(g.shape, generator=gen))
+            if event == "grad_none" and k in (3, 4) and i == k:
+                continue
+            p.grad = g.clone() if event == "new_grads" else g
+        for p in extra:
+            p.grad = torch.randn(p.shape, generator=gen)
+        opt.step()
+        if event == "scheduler":
+            sched.step()
+    return params + extra, opt
+
+
+@pytest.mark.parametrize("event", _EVENTS)
+@pytest.mark.parametrize(
+    ("cls", "hyper"),
+    [
+        (fast.CompiledAdam, {"lr": 0.01}),
+        (fast.CompiledSGD, {"lr": 0.01, "momentum": 0.9}),
+        (fast.Adam, {"lr": 0.01}),
+    ],
+    ids=["CompiledAdam", "CompiledSGD", "Adam"],
+)
+def test_kept_plans_see_every_change(cls: type, hyper: dict[str, Any], event: str) -> None:
+    """A gradient set to None for a step, an lr changed by a scheduler on every step,
+    ``load_state_dict`` between steps, a param group added, a hyperparameter changed, new
+    gradient objects: ours agrees with the readable class after each (a stale plan would
+    update the absent parameter, keep the old lr, update the replaced state tensors, skip
+    the new group or ignore the weight decay)."""
+    readable = spec(cls.__name__.removeprefix("Compiled")).ours
+    ours, ours_opt = _event_run(cls, hyper, event)
+    ref, ref_opt = _event_run(readable, hyper, event)
+    tol = tolerances.faithful(torch.float32)  # atol: a few elements pass near 0 in 6 steps
+    for p, q in zip(ours, ref, strict=True):
+        torch.testing.assert_close(p, q, rtol=tol.rtol, atol=1e-6)
+        for key, value in ref_opt.state[q].items():
+            torch.testing.assert_close(ours_opt.state[p][key], value, rtol=tol.rtol, atol=1e-6)
+
+
+def test_two_groups_keep_their_plans() -> None:
+    """Two param groups (one flat buffer each): ours agrees with the readable class, and
+    from the third step on neither group's state is adopted anew on every step (the flat
+    buffers of one group do not evict the other's)."""
+    from optverify.optimizers._fast import _group
+
+    cls = type("CompiledAdam", (fast.CompiledAdam,), {"compile_min_numel": 256})
+    gen = torch.Generator().manual_seed(6)
+    shapes = [*_MANY, (9,), (4, 4)]
+    params = [torch.randn(s, generator=gen) + 3 for s in shapes]
+    twins = [p.clone() for p in params]
+
+    def groups(ps: list[torch.Tensor]) -> list[dict[str, Any]]:
+        return [{"params": ps[:7]}, {"params": ps[7:], "weight_decay": 0.1}]
+
+    opt = cls(groups(params), lr=0.01)
+    readable: Any = spec("Adam").ours
+    ref = readable(groups(twins), lr=0.01)
+    flats: list[Any] = []
+    for k in range(5):
+        for p, t in zip(params, twins, strict=True):
+            p.grad = torch.randn(p.shape, generator=gen)
+            t.grad = p.grad.clone()
+        opt.step()
+        ref.step()
+        if k >= 2:
+            flats.append(list(_group._CACHES[opt].flats.values()))
+    assert len(flats[0]) == 2
+    assert all(f == flats[0] for f in flats)  # the same flat objects: no re-adoption
+    for p, t in zip(params, twins, strict=True):
+        _assert_close(p, t)
+        _assert_close(opt.state[p]["exp_avg"], ref.state[t]["exp_avg"])
+
+
+def test_gradients_are_never_re_pointed() -> None:
+    """The caller's gradients keep their own storage (another owner, e.g. DDP's bucket
+    views, may alias them): kept over steps, then replaced, then zeroed in place, each is
+    read where it is, and the run follows the readable class."""
+    cls = type("CompiledSGD", (fast.CompiledSGD,), {"compile_min_numel": 256})
+    gen = torch.Generator().manual_seed(8)
+    params = [torch.randn(s, generator=gen) + 3 for s in _MANY]
+    twins = [p.clone() for p in params]
+    readable: Any = spec("SGD").ours
+    opt, ref = cls(params, lr=0.1, momentum=0.9), readable(twins, lr=0.1, momentum=0.9)
+    grads = [torch.randn(s, generator=gen) for s in _MANY]
+    storages = [g.untyped_storage().data_ptr() for g in grads]
+    for p, t, g in zip(params, twins, grads, strict=True):
+        p.grad, t.grad = g, g.clone()
+    for _ in range(3):
+        opt.step()
+        ref.step()
+    assert [g.untyped_storage().data_ptr() for g in grads] == storages
+    for p, t in zip(params, twins, strict=True):
+        p.grad = torch.randn(p.shape, generator=gen)
+        t.grad = p.grad.clone()
+    for _ in range(2):
+        opt.step()
+        ref.step()
+    opt.zero_grad(set_to_none=False)
+    ref.zero_grad(set_to_none=False)
+    opt.step()
+    ref.step()
+    for p, t in zip(params, twins, strict=True):
+        _assert_close(p, t)

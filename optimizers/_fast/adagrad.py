@@ -31,10 +31,10 @@ from optverify.optimizers import adagrad
 from optverify.optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
+    advance_steps,
     item,
     per_step,
     real,
-    step_values,
     take,
 )
 from optverify.optimizers._fast._group import run_compiled
@@ -75,8 +75,7 @@ class Adagrad(MultiTensorOptimizer, adagrad.Adagrad):
         cfg: adagrad.AdagradConfig,
     ) -> None:
         steps = [s["step"] for s in sts]
-        torch._foreach_add_(steps, 1)  # t
-        clrs = per_step(step_values(steps), lambda t: adagrad.decayed_lr(t, cfg))
+        clrs = per_step(advance_steps(self, steps), lambda t: adagrad.decayed_lr(t, cfg))
         neg_clrs = [-item(clr) for clr in clrs]  # -tilde gamma_t
         has_wd = cfg.weight_decay != 0
         ps, gs, sums = real(ps), real(gs), real([s["sum"] for s in sts])

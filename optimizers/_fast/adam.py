@@ -39,11 +39,11 @@ from optverify.optimizers import adam
 from optverify.optimizers._fast._base import (
     CompiledKernel,
     MultiTensorOptimizer,
+    advance_steps,
     item,
     lerp,
     per_step,
     real,
-    step_values,
     take,
 )
 from optverify.optimizers._fast._group import run_compiled
@@ -119,7 +119,6 @@ def _update_bucket(
     cfg: adam.AdamConfig,
 ) -> None:
     steps = [s["step"] for s in states]
-    torch._foreach_add_(steps, 1)  # t
     ps, gs = real(params), real(grads)
     ms = real([s["exp_avg"] for s in states])
     vs = real([s["exp_avg_sq"] for s in states])
@@ -134,15 +133,15 @@ def _update_bucket(
     coupled = cfg.weight_decay != 0 and not cfg.decoupled_weight_decay
     decay = item(1 - cfg.lr * cfg.weight_decay) if decoupled else 1.0
     # the readable core's scalar function, once per distinct step count
-    scalars = per_step(step_values(steps), lambda t: adam.bias_corrections(t, cfg))
+    scalars = per_step(advance_steps(opt, steps), lambda t: adam.bias_corrections(t, cfg))  # t
     neg_step_sizes = [-item(step_size) for step_size, _ in scalars]
     bc2_sqrts = [item(bc2_sqrt) for _, bc2_sqrt in scalars]
     rest = list(range(len(ps)))
     if opt.compiled:
-        consts = (decay, item(cfg.weight_decay), w1, item(cfg.beta2), w2)
+        consts, eps = (decay, item(cfg.weight_decay), w1, item(cfg.beta2), w2), item(cfg.eps)
         rest = run_compiled(
             opt, _COMPILED, [ps, gs, ms, vs, maxs or [None] * len(ps)],
-            lambda i: (*consts, 1 / bc2_sqrts[i], item(cfg.eps), neg_step_sizes[i]),
+            lambda i: (*consts, 1 / bc2_sqrts[i], eps, neg_step_sizes[i]),
             {"maximize": cfg.maximize, "low": w1 < 0.5, "coupled": coupled,
              "decoupled": decoupled},
             min_numel=opt.compile_min_numel,
