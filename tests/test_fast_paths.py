@@ -321,6 +321,13 @@ def _assert_close(a: Any, b: Any) -> None:
     torch.testing.assert_close(a, b, rtol=tol.rtol, atol=tol.atol)
 
 
+def _fresh_grads(params: list[Any], twins: list[Any], gen: torch.Generator) -> None:
+    """New random gradients for ``params``, the same values for their ``twins``."""
+    for p, t in zip(params, twins, strict=True):
+        p.grad = torch.randn(p.shape, generator=gen)
+        t.grad = p.grad.clone()
+
+
 def _compare_many(name: str, hyper: dict[str, Any]) -> None:
     ours, ours_opt = _many_tensors(fast.COMPILED[name], hyper, steps=4)
     ref, ref_opt = _many_tensors(spec(name).ours, hyper, steps=4)
@@ -355,9 +362,7 @@ def test_flat_state_keeps_torch_layout_and_objects() -> None:
     torch_opt.load_state_dict(copy.deepcopy(opt.state_dict()))
     gen = torch.Generator().manual_seed(9)
     for _ in range(2):
-        for p, t in zip(params, twins, strict=True):
-            p.grad = torch.randn(p.shape, generator=gen)
-            t.grad = p.grad.clone()
+        _fresh_grads(params, twins, gen)
         opt.step()
         torch_opt.step()
     for p, t in zip(params, twins, strict=True):
@@ -557,9 +562,7 @@ def test_two_groups_keep_their_plans() -> None:
     ref = readable(groups(twins), lr=0.01)
     flats: list[Any] = []
     for k in range(5):
-        for p, t in zip(params, twins, strict=True):
-            p.grad = torch.randn(p.shape, generator=gen)
-            t.grad = p.grad.clone()
+        _fresh_grads(params, twins, gen)
         opt.step()
         ref.step()
         if k >= 2:
@@ -589,9 +592,7 @@ def test_gradients_are_never_re_pointed() -> None:
         opt.step()
         ref.step()
     assert [g.untyped_storage().data_ptr() for g in grads] == storages
-    for p, t in zip(params, twins, strict=True):
-        p.grad = torch.randn(p.shape, generator=gen)
-        t.grad = p.grad.clone()
+    _fresh_grads(params, twins, gen)
     for _ in range(2):
         opt.step()
         ref.step()
