@@ -26,6 +26,12 @@ from optverify.properties.generation import use_reproducible_generation
 # One thread: on 2-core machines torch's default of two OpenMP threads stalls ~8 ms per
 # parallel region, which made a Hypothesis suite 7-13x slower.
 torch.set_num_threads(1)
+# Inductor compiles in this process, not in a pool of worker processes: each pool worker
+# imports torch (seconds of CPU), and on two cores the pool only competes with the tests
+# (measured, tests/test_fast_paths.py with a cold cache: 62.8 s with the pool, 53.2 s without).
+# Read when inductor's configuration is first imported (on the first compile); the tests'
+# subprocesses inherit it.
+os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 
 # too_slow: a drawn problem builds several tensors and runs torch; generation is not the
 # bottleneck we care about. data_too_large: long gradient streams are legitimate.

@@ -107,22 +107,36 @@ def _redis_database(url: str) -> ExampleDatabase:
         raise DatabaseError(
             f"--db {redact(url)}: needs the redis package (pip install 'optverify[distributed]')"
         ) from None
-    client = redis.Redis(
-        host=where.host,
-        port=where.port,
-        db=where.db,
-        password=where.password,
-        socket_connect_timeout=CONNECT_TIMEOUT,
-        socket_timeout=30.0,
-        health_check_interval=30,
-    )
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    def connect(retry: Retry | None = None) -> redis.Redis:
+        extra = {} if retry is None else {"retry": retry}
+        return redis.Redis(
+            host=where.host,
+            port=where.port,
+            db=where.db,
+            password=where.password,
+            socket_connect_timeout=CONNECT_TIMEOUT,
+            socket_timeout=30.0,
+            health_check_interval=30,
+            **extra,  # type: ignore[arg-type]
+        )
+
+    # the probe: one try, no backoff, so that a refused connection is an answer at once
+    # (redis-py's default retries took ~3 s to say that nothing listens); the campaign's own
+    # client keeps those retries for a dropped link
+    probe = connect(Retry(NoBackoff(), 0))
     try:
-        client.ping()
+        probe.ping()
     except redis.exceptions.AuthenticationError as error:
         raise DatabaseError(f"--db {where}: the server refused the password ({error})") from None
     except redis.exceptions.RedisError as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise DatabaseError(f"--db {where}: the Redis server does not answer ({reason})") from None
+    finally:
+        probe.close()
+    client = connect()
     return RedisExampleDatabase(client, key_prefix=KEY_PREFIX)
 
 

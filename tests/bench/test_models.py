@@ -28,10 +28,13 @@ def test_gpt2_small_shape_list() -> None:
 
 @pytest.mark.parametrize("name", ["Adam", "SparseAdam", "LBFGS", "Muon"])
 def test_interleaved_runner_smoke(name: str) -> None:
-    """One round of every implementation at the smallest size: each gets a time."""
+    """One round of the first implementations at the smallest size: each gets a time.
+    ``ours-compiled`` is left out (its compile costs 4-14 s; tests/test_fast_paths.py
+    checks it)."""
     case = CASES[name]
-    records = interleave.run_case(case, "1e4", case.impls()[:3], rounds=1)
-    assert [r["extra_info"]["impl"] for r in records] == case.impls()[:3]
+    impls = [i for i in case.impls() if i != "ours-compiled"][:3]
+    records = interleave.run_case(case, "1e4", impls, rounds=1)
+    assert [r["extra_info"]["impl"] for r in records] == impls
     assert all(r["stats"]["min"] > 0 for r in records)
 
 
