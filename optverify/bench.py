@@ -139,7 +139,10 @@ def markdown(
                   "load averages when the run started).", ""]  # fmt: skip
     lines += [
         "float32, CPU, one thread; times in ms (minimum over rounds); *floor* = the bandwidth "
-        "floor (reference `a.add_(b)` time x bytes per element / 12); ratios < 1: ours is "
+        "floor (reference `a.add_(b)` time x bytes per element / 12; at 1e7 every round, "
+        "the reference's too, starts from a cold cache, after a write of twice the last-level "
+        "cache; the floor assumes the reference's mix of reads and writes (two reads, one write), "
+        "so a rule with another mix can pass 100 %); ratios < 1: ours is "
         "faster than torch's fastest implementation; *compile* = the first step's extra time "
         "for the compiled kernel, paid once per process (inductor's on-disk cache makes later "
         "processes faster).",

@@ -409,7 +409,7 @@ def _adafactor_run(cls: type, shape: tuple[int, ...], hyper: dict[str, Any]) -> 
     return p
 
 
-@pytest.mark.parametrize("shape", [(300,), (40, 30)])
+@pytest.mark.parametrize("shape", [(300,), (70, 30)])
 def test_compiled_adafactor_matches_readable_and_torch(shape: tuple[int, ...]) -> None:
     """fast.CompiledAdafactor's kernels (a vector: two passes; a matrix: row and column
     factors, three passes) agree faithfully with the readable class and torch's for-loop;
@@ -431,6 +431,20 @@ def test_adafactor_in_place_matrices_are_bit_for_bit() -> None:
         ours = _adafactor_run(fast.Adafactor, shape, hyper)
         reference = _adafactor_run(torch.optim.Adafactor, shape, hyper | {"foreach": False})
         assert torch.equal(ours, reference)
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (64, 3), (70, 30), (2, 3, 97, 17)])
+def test_adafactor_column_sums_by_blocks(shape: tuple[int, ...]) -> None:
+    """The column sums of squares by blocks of rows (the last, partial block included; fewer
+    than two blocks' rows: the plain sum) equal float64's to float32's rounding."""
+    from optverify.optimizers._fast import adafactor as fast_adafactor
+
+    g = torch.randn(shape, generator=torch.Generator().manual_seed(6))
+    g[..., -1, :] = 100.0  # the last row: in the partial block where there is one
+    found = fast_adafactor._column_sums_of_squares(g)
+    exact = (g.double() ** 2).sum(dim=-2, keepdim=True)
+    assert found.shape == exact.shape
+    assert float(((found.double() - exact) / exact).abs().max()) < 1e-6
 
 
 def test_adafactor_norm_from_row_sums() -> None:

@@ -36,22 +36,23 @@ V`; second: read them again, write :math:`\theta, V`).
   same order, without a fresh allocation per step (bit for bit with torch's for-loop).
 * :class:`CompiledAdafactor` runs compiled kernels for float32/float64 parameters of at
   least ``compile_min_numel`` elements (smaller ones take the in-place path). Each step
-  reads :math:`\theta` for :math:`\lVert\theta_{t-1}\rVert^2` (a norm carried over from
-  the last step would miss a write through ``p.data``, which no version counter sees). A
-  vector: :func:`_vector_sums` reads :math:`\theta, g, V` and returns
-  :math:`\sum\theta_{t-1}^2` and :math:`\sum U_t^2` (:math:`V_t` in registers,
-  :math:`U_t^2` as :math:`g_t^2/\max(V_t, \epsilon_1^2)`, no square root); :func:`_scale`
-  turns the sums into :math:`-\alpha_t/\delta_t` on the device (never read back to
-  Python); :func:`_vector_apply` recomputes :math:`V_t` with the same expression and stores
-  it and :math:`\theta_t` (32 bytes per element in all: two passes). A matrix:
-  :func:`_factor_cols` reads :math:`g` for :math:`C_t`; :func:`_factor_rows` reads it and
-  :math:`\theta` for :math:`R_t`, :math:`\sum\theta_{t-1}^2` and the row sums
-  :math:`T_i = \sum_j g_{ij}^2/C_j`, from which :math:`\sum U_t^2` follows where no element
-  of :math:`\hat V_t` is clamped (else :func:`_factor_norm` reads :math:`g` a third time);
-  :func:`_factor_apply` reads :math:`\theta, g` and writes :math:`\theta_t` (24 bytes per
-  element in all). The norms are sums of squares, the row and column means sums over
-  :math:`k` and :math:`r`, :math:`\hat V_t` divided by the mean of :math:`R_t` a product
-  with its reciprocal (another rounding order: the faithful tolerance).
+  reads :math:`\theta` for :math:`\lVert\theta_{t-1}\rVert` with torch's own norm, the
+  readable core's ``p.norm(2)`` (so :math:`\alpha_t` is its number bit for bit; a norm
+  carried over from the last step would miss a write through ``p.data``, which no version
+  counter sees). A vector: :func:`_vector_sums` reads :math:`g, V` and returns
+  :math:`\sum U_t^2` (:math:`V_t` in registers, :math:`U_t^2` as
+  :math:`g_t^2/\max(V_t, \epsilon_1^2)`, no square root); :func:`_scale` turns the norm and
+  the sum into :math:`-\alpha_t/\delta_t` on the device (never read back to Python);
+  :func:`_vector_apply` recomputes :math:`V_t` with the same expression and stores it and
+  :math:`\theta_t` (32 bytes per element in all: two passes). A matrix: :func:`_factor_cols`
+  reads :math:`g` for :math:`C_t`; :func:`_factor_rows` reads it again for :math:`R_t` and
+  the row sums :math:`T_i = \sum_j g_{ij}^2/C_j`, from which :math:`\sum U_t^2` follows
+  where no element of :math:`\hat V_t` is clamped (else :func:`_factor_norm` reads :math:`g`
+  a third time); :func:`_factor_apply` reads :math:`\theta, g` and writes :math:`\theta_t`
+  (24 bytes per element in all). :math:`\sum U_t^2` is a sum of squares, the row and column
+  means sums over :math:`k` and :math:`r`, :math:`\hat V_t` divided by the mean of
+  :math:`R_t` a product with its reciprocal (another rounding order: the faithful
+  tolerance).
 
 Shazeer & Stern, *Adafactor: Adaptive Learning Rates with Sublinear Memory Cost*, ICML 2018.
 """
@@ -70,16 +71,14 @@ from optverify.optimizers._fast._base import COMPILED_DTYPES, CompiledKernel, le
 __all__ = ["Adafactor", "CompiledAdafactor"]
 
 
-def _vector_sums(p: Tensor, g: Tensor, v: Tensor, s: Tensor, *, low: bool) -> Tensor:
-    r"""A vector's first pass (reads only): :math:`(\sum\theta_{t-1}^2, \sum U_t^2)`;
+def _vector_sums(g: Tensor, v: Tensor, s: Tensor, *, low: bool) -> Tensor:
+    r"""A vector's first pass (reads :math:`g, V` only): :math:`\sum U_t^2` (1 element);
     :math:`V_t` is computed in registers and not stored, :math:`U_t^2` as
     :math:`g_t^2/\max(V_t, \epsilon_1^2)`. ``s`` holds :math:`c_t, \epsilon_1^2`."""
     c_t, eps1_sq = s[0], s[1]
     g2 = g * g
     v_new = lerp(v, g2, c_t, low=low)  # V_t
-    sq_u = (g2 / torch.clamp(v_new, min=eps1_sq)).sum()  # sum U_t^2
-    sq_theta = (p * p).sum()
-    return torch.stack((sq_theta, sq_u))
+    return (g2 / torch.clamp(v_new, min=eps1_sq)).sum().reshape(1)  # sum U_t^2
 
 
 def _vector_apply(
@@ -107,21 +106,16 @@ def _vector_apply(
     v.copy_(v_new)
 
 
-def _factor_rows(
-    p: Tensor, g: Tensor, row: Tensor, col: Tensor, s: Tensor, *, low: bool
-) -> tuple[Tensor, Tensor]:
-    r"""A matrix's second pass, after :func:`_factor_cols` (reads :math:`g` and
-    :math:`\theta`): :math:`R_t` stored (row sums of :math:`g_t^2`); returned,
-    the row sums :math:`T_i = \sum_j g_{ij}^2 / C_j` (shape of :math:`R`) and
-    :math:`\sum\theta_{t-1}^2` (1 element). Where no element of
+def _factor_rows(g: Tensor, row: Tensor, col: Tensor, s: Tensor, *, low: bool) -> Tensor:
+    r"""A matrix's second pass, after :func:`_factor_cols` (reads :math:`g`): :math:`R_t`
+    stored (row sums of :math:`g_t^2`); returned, the row sums
+    :math:`T_i = \sum_j g_{ij}^2 / C_j` (shape of :math:`R`). Where no element of
     :math:`\hat V_t` is clamped, :math:`\sum U_t^2 = \sum_i T_i / (R_i/\max(\operatorname{mean}
     (R_t), \epsilon_1))` (:func:`_factor_norm_from_rows`). ``s`` holds :math:`c_t`."""
     g2 = g * g
     row_mean = g2.sum(dim=-1, keepdim=True) / g.size(-1)  # ||g||^2_row / k
     row.copy_(lerp(row, row_mean, s[0], low=low))  # R_t
-    t_rows = (g2 / col).sum(dim=-1, keepdim=True)  # T_i
-    sq_theta = (p * p).sum(dim=-1).sum()
-    return t_rows, sq_theta.reshape(1)
+    return (g2 / col).sum(dim=-1, keepdim=True)  # T_i
 
 
 def _factor_norm_from_rows(t_rows: Tensor, row: Tensor, col: Tensor, eps1: float) -> Tensor | None:
@@ -138,10 +132,32 @@ def _factor_norm_from_rows(t_rows: Tensor, row: Tensor, col: Tensor, eps1: float
     return (t_rows.double() / (row * inv_mean).double()).sum().reshape(1).to(row.dtype)
 
 
+#: rows summed per block in :func:`_column_sums_of_squares`
+COLUMN_BLOCK = 32
+
+
+def _column_sums_of_squares(g: Tensor) -> Tensor:
+    r""":math:`\sum_i g_{ij}^2` (shape ``(..., 1, k)``), by blocks of :data:`COLUMN_BLOCK`
+    rows, then over the blocks. A plain ``sum(dim=-2)`` makes inductor loop over columns
+    outside and rows inside (a stride of :math:`k` per load); a block's rows stay in cache
+    while their columns are summed. Measured (3 162 x 3 162, float32, one thread): 7.3 ms
+    plain, 1.9 ms by blocks of 32 (and a smaller error against float64: 5.6e-7 against 3.5e-6
+    at most, relative)."""
+    rows = g.size(-2)
+    if rows < 2 * COLUMN_BLOCK:  # (a guard: such shapes compile a variant of their own)
+        return (g * g).sum(dim=-2, keepdim=True)
+    full = rows // COLUMN_BLOCK * COLUMN_BLOCK
+    head = g[..., :full, :].reshape(*g.shape[:-2], full // COLUMN_BLOCK, COLUMN_BLOCK, g.size(-1))
+    tail = g[..., full:, :]
+    return (head * head).sum(dim=-2).sum(dim=-2, keepdim=True) + (tail * tail).sum(
+        dim=-2, keepdim=True
+    )
+
+
 def _factor_cols(g: Tensor, col: Tensor, s: Tensor, *, low: bool) -> None:
-    r"""A matrix's column factor :math:`C_t` stored (column sums of :math:`g_t^2`: a kernel
-    of its own, which inductor loops over in memory order). ``s`` holds :math:`c_t`."""
-    col_mean = (g * g).sum(dim=-2, keepdim=True) / g.size(-2)  # ||g||^2_col / r
+    r"""A matrix's column factor :math:`C_t` stored (column sums of :math:`g_t^2`, by blocks
+    of rows: :func:`_column_sums_of_squares`). ``s`` holds :math:`c_t`."""
+    col_mean = _column_sums_of_squares(g) / g.size(-2)  # ||g||^2_col / r
     col.copy_(lerp(col, col_mean, s[0], low=low))  # C_t
 
 
@@ -184,18 +200,19 @@ def _factor_apply(
 
 
 def _scale(
-    sq_theta: Tensor, sq_u: Tensor, numel: int, rho: float, cfg: adafactor.AdafactorConfig
+    norm_theta: Tensor, sq_u: Tensor, numel: int, rho: float, cfg: adafactor.AdafactorConfig
 ) -> Tensor:
-    r""":math:`-\alpha_t/\delta_t` from the sums of squares of :math:`\theta_{t-1}` and
-    :math:`U_t` (1-element tensors), on their device, in float64 (the readable core's Python
-    arithmetic), as a 1-element tensor of their dtype. Python's ``max(a, x)`` is
+    r""":math:`-\alpha_t/\delta_t` from :math:`\lVert\theta_{t-1}\rVert` (torch's norm, the
+    readable core's own, so that :math:`\alpha_t` is its number bit for bit) and the sum of
+    squares of :math:`U_t` (1-element tensors), on their device, in float64 (the readable
+    core's Python arithmetic), as a 1-element tensor of their dtype. Python's ``max(a, x)`` is
     ``x if x > a else a`` (a NaN norm gives ``a``), hence ``where``, not ``clamp`` (which
     would propagate the NaN)."""
-    root = torch.cat((sq_theta, sq_u)).double().sqrt() / (numel**0.5)  # RMS(theta), RMS(U)
-    rms_theta, ratio = root[0:1], root[1:2] / cfg.d
+    rms_theta = norm_theta.double().reshape(1) / (numel**0.5)  # RMS(theta)
+    ratio = sq_u.double().sqrt() / (numel**0.5) / cfg.d  # RMS(U) / d
     alpha = torch.where(rms_theta > cfg.eps2, rms_theta, cfg.eps2) * rho  # alpha_t
     clip = torch.where(ratio > 1.0, ratio, 1.0)  # delta_t
-    return (-alpha / clip).to(sq_theta.dtype)
+    return (-alpha / clip).to(sq_u.dtype)
 
 
 class _Compiled:
@@ -335,10 +352,12 @@ class Adafactor(adafactor.Adafactor):
         decay = cfg.weight_decay != 0
         factor = float(1 - cfg.lr * cfg.weight_decay) if decay else 1.0
         low = c_t < 0.5
+        # ||theta_{t-1}||: torch's reduction, the readable core's p.norm(2) (a vectorised
+        # ATen pass, ~1.6x faster than inductor's sum of squares at 1e7 elements)
+        norm_theta = torch.linalg.vector_norm(p)
         if len(tensors) == 3:
-            sums = _VECTOR_SUMS(tensors, [c_t, eps1 * eps1], low=low)
-            sq_theta, sq_u = sums[0:1], sums[1:2]
-            scale = _scale(sq_theta, sq_u, p.numel(), rho, cfg)
+            sq_u = _VECTOR_SUMS(tensors[1:], [c_t, eps1 * eps1], low=low)
+            scale = _scale(norm_theta, sq_u, p.numel(), rho, cfg)
             _VECTOR_APPLY(
                 [*tensors, scale], [c_t, eps1 * eps1, factor], maximize=cfg.maximize, low=low,
                 decay=decay,
@@ -346,11 +365,11 @@ class Adafactor(adafactor.Adafactor):
         else:
             _, g, row, col = tensors
             _FACTOR_COLS([g, col], [c_t], low=low)
-            t_rows, sq_theta = _FACTOR_ROWS([p, g, row, col], [c_t], low=low)
+            t_rows = _FACTOR_ROWS([g, row, col], [c_t], low=low)
             sq_u = _factor_norm_from_rows(t_rows, row, col, eps1) if p.is_cpu else None
             if sq_u is None:
                 sq_u = _FACTOR_NORM([g, row, col], [eps1, eps1 * eps1])
-            scale = _scale(sq_theta, sq_u, p.numel(), rho, cfg)
+            scale = _scale(norm_theta, sq_u, p.numel(), rho, cfg)
             _FACTOR_APPLY(
                 [*tensors, scale], [eps1, eps1 * eps1, factor], maximize=cfg.maximize,
                 decay=decay,

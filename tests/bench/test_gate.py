@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,3 +114,34 @@ def test_render_bench_writes_table_and_figure(
     text = (tmp_path / "report" / "bench.md").read_text()
     assert "| Adam |" in text and "ours ÷ torch best" in text
     assert (tmp_path / "report" / "bench_floor.png").stat().st_size > 1000
+
+
+def test_large_sizes_are_timed_from_a_cold_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From COLD_FROM_NUMEL elements a benchmark runs each round after an eviction (setup,
+    untimed); below it, pytest-benchmark's ordinary loop."""
+    from tests.bench import test_step_speed as speed
+
+    calls: list[tuple[str, Any]] = []
+
+    class Bench:
+        def __init__(self) -> None:
+            self.extra_info: dict[str, Any] = {}
+
+        def __call__(self, fn: Any) -> None:
+            calls.append(("loop", fn))
+
+        def pedantic(self, fn: Any, *, setup: Any, rounds: int, iterations: int) -> None:
+            calls.append(("pedantic", (fn, setup, rounds, iterations)))
+
+    evicted: list[bool] = []
+    monkeypatch.setattr(speed, "_evict", lambda: evicted.append(True))
+    warm, cold = Bench(), Bench()
+    speed._time(warm, print, 10_000)
+    speed._time(cold, print, 10_000_000)
+    assert calls[0] == ("loop", print)
+    kind, (fn, setup, rounds, iterations) = calls[1]
+    assert (kind, fn, rounds, iterations) == ("pedantic", print, speed.COLD_ROUNDS, 1)
+    setup()
+    assert evicted == [True]
+    assert (warm.extra_info, cold.extra_info) == ({}, {"cold": True})
+    assert 2**20 <= speed._evicting_size() <= 2 * 2**30
