@@ -558,6 +558,32 @@ def test_kept_plans_see_every_change(cls: type, hyper: dict[str, Any], event: st
             torch.testing.assert_close(ours_opt.state[p][key], value, rtol=tol.rtol, atol=1e-6)
 
 
+def test_a_lone_small_tensor_takes_the_multi_tensor_path() -> None:
+    """Without a graph (fewer than GROUP_MIN_ROWS rows) a small tensor alone is left to the
+    multi-tensor path (a compiled call of its own costs ~45 us of Python); with enough rows
+    it joins the graph."""
+    from optverify.optimizers._fast import _group
+
+    gen = torch.Generator().manual_seed(9)
+    for n_large, lone_in_graph in ((1, False), (_group.GROUP_MIN_ROWS, True)):
+        cls = type("CompiledSGD", (fast.CompiledSGD,), {"compile_min_numel": 256})
+        params = [torch.randn(10, generator=gen)] + [
+            torch.randn(300 + k, generator=gen) for k in range(n_large)
+        ]
+        twins = [p.clone() for p in params]
+        opt = cls(params, lr=0.01, momentum=0.9)
+        ref = spec("SGD").ours(twins, lr=0.01, momentum=0.9)
+        for _ in range(3):
+            _fresh_grads(params, twins, gen)
+            opt.step()
+            ref.step()
+        plan = list(_group._CACHES[opt].plans.values())[-1]  # the steady state's
+        assert (0 in plan.large, 0 in plan.rest) == (lone_in_graph, not lone_in_graph)
+        assert (plan.graph is not None) == lone_in_graph
+        for p, t in zip(params, twins, strict=True):
+            _assert_close(p, t)
+
+
 def test_two_groups_keep_their_plans() -> None:
     """Two param groups (one flat buffer each): ours agrees with the readable class, and
     from the third step on neither group's state is adopted anew on every step (the flat
