@@ -252,10 +252,29 @@ def test_compiled_kernel_runs_on_large_tensors(n: int) -> None:
                 p.grad = torch.full_like(p, float(k) - 0.5)
             opt.step()
         runs.append(ps)
-    assert fast_adam._COMPILED._compiled is not None
+    assert fast_adam._COMPILED._variants  # built
     tol = tolerances.faithful(torch.float32)
     for a, b in zip(*runs, strict=True):
         torch.testing.assert_close(a, b, rtol=tol.rtol, atol=tol.atol)
+
+
+def test_each_kernel_variant_has_a_code_object_of_its_own() -> None:
+    """Every variant is compiled from its own copy of the code, by its own torch.compile,
+    made once and kept. One compiled kernel for all variants hit dynamo's recompile limit (8,
+    a hard error under fullgraph=True): this file's slow tests in one process
+    (``OPTVERIFY_SLOW=1 pytest -p no:xdist tests/test_fast_paths.py``) failed in
+    ``test_kept_plans_see_every_change[CompiledSGD-grad_none]`` and
+    ``test_two_groups_keep_their_plans``, and pass with a kernel per variant."""
+    from optverify.optimizers._fast._base import compile_variant
+
+    def kernel(x: torch.Tensor) -> None:
+        x.add_(1)
+
+    variants: dict[Any, Any] = {}
+    made = [compile_variant(kernel, variants, k) for k in range(12)]
+    assert compile_variant(kernel, variants, 3) is made[3]
+    codes = {id(m._torchdynamo_orig_callable.__code__) for m in made}
+    assert len(codes) == 12 and id(kernel.__code__) not in codes
 
 
 def test_adafactor_in_place_path_is_bit_for_bit() -> None:

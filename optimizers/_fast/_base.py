@@ -46,6 +46,7 @@ tolerance, not to bit-for-bit equality.
 from __future__ import annotations
 
 import operator
+import types
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
@@ -61,6 +62,7 @@ __all__ = [
     "MultiTensorOptimizer",
     "advance_steps",
     "buckets",
+    "compile_variant",
     "item",
     "lerp",
     "per_step",
@@ -199,9 +201,12 @@ class CompiledKernel:
     (contiguous) tensors as they are (``None`` passed through) and the Python scalars packed
     into one 1-D tensor ``s`` of the first tensor's dtype, so a new scalar value never
     recompiles and one call costs one small tensor, not one per scalar. Python ``bool`` flags
-    select variants; each variant, each dtype and each number of dimensions is compiled once
-    (beyond ``torch._dynamo.config.recompile_limit`` variants torch runs the kernel eagerly,
-    which gives the same results, slower).
+    select variants; each variant (flags, which tensors are ``None``, their numbers of
+    dimensions and dtypes, the device type) is compiled once, from a copy of the kernel's
+    code object of its own (:func:`compile_variant`): dynamo's recompile limit (8 per code
+    object, a hard error under ``fullgraph=True``) then counts per variant, not per kernel,
+    which one process with SGD's flags, two dtypes and a few ranks exceeded (found by the
+    slow kept-plan tests in one process).
 
     The tensors are passed unflattened on purpose: a ``view(-1)`` argument is a view, and
     for a graph that mutates views of its inputs dynamo guards on the views' bases and
@@ -231,16 +236,30 @@ class CompiledKernel:
 
     def __init__(self, fn: Callable[..., None]) -> None:
         self.fn = fn
-        self._compiled: Callable[..., None] | None = None
+        self._variants: dict[tuple[Any, ...], Callable[..., None]] = {}
 
     def call(self, tensors: Sequence[Tensor | None], s: Tensor, **flags: bool) -> None:
-        """Run the kernel (compiled on first use) with the scalars packed into ``s`` (built
-        once for the tensors that share them)."""
-        if self._compiled is None:
-            self._compiled = torch.compile(
-                self.fn, fullgraph=True, dynamic=True, options=self.options
-            )
-        self._compiled(*tensors, s, **flags)
+        """Run the kernel (its variant compiled on first use) with the scalars packed into
+        ``s`` (built once for the tensors that share them)."""
+        key = (
+            tuple(sorted(flags.items())),
+            tuple(None if t is None else (t.dim(), t.dtype) for t in tensors),
+            s.device.type,
+        )
+        compile_variant(self.fn, self._variants, key)(*tensors, s, **flags)
+
+
+def compile_variant(fn: Callable[..., Any], variants: dict[Any, Any], key: Any) -> Any:
+    """``variants[key]``, made on first use: ``fn`` compiled by ``torch.compile(fullgraph=True,
+    dynamic=True)`` (:attr:`CompiledKernel.options`) from a copy of its code object, so that
+    dynamo's cache and recompile limit are this variant's alone."""
+    compiled = variants.get(key)
+    if compiled is None:
+        copy = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__)
+        compiled = variants[key] = torch.compile(
+            copy, fullgraph=True, dynamic=True, options=CompiledKernel.options
+        )
+    return compiled
 
 
 class MultiTensorOptimizer(FunctionalOptimizer):

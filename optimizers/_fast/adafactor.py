@@ -59,14 +59,13 @@ Shazeer & Stern, *Adafactor: Adaptive Learning Rates with Sublinear Memory Cost*
 
 from __future__ import annotations
 
-import types
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from optverify.optimizers import adafactor
-from optverify.optimizers._fast._base import COMPILED_DTYPES, CompiledKernel, lerp
+from optverify.optimizers._fast._base import COMPILED_DTYPES, compile_variant, lerp
 
 __all__ = ["Adafactor", "CompiledAdafactor"]
 
@@ -216,14 +215,11 @@ def _scale(
 
 
 class _Compiled:
-    """A kernel compiled on first use by ``torch.compile(fullgraph=True, dynamic=True)``
-    (the options of :class:`~optimizers._fast._base.CompiledKernel`) that returns what the
-    kernel returns; the Python scalars go in as one 1-D tensor of the first tensor's dtype.
-
-    Each variant (flags, number of dimensions, dtype, device type) compiles its own copy of
-    the kernel's code object: dynamo's recompile limit (8 per code object, a hard error
-    under ``fullgraph=True``) counts per variant, and Adafactor's flags times a model's
-    parameter ranks would exceed it for one shared code object."""
+    """A kernel that returns what it computes, compiled per variant (flags, number of
+    dimensions, dtype, device type: :func:`~optimizers._fast._base.compile_variant`, as
+    :class:`~optimizers._fast._base.CompiledKernel` does); the Python scalars go in as one
+    1-D tensor of the first tensor's dtype. Adafactor's flags times a model's parameter
+    ranks would exceed dynamo's recompile limit for one shared code object."""
 
     def __init__(self, fn: Any) -> None:
         self.fn = fn
@@ -232,16 +228,8 @@ class _Compiled:
     def __call__(self, tensors: list[Tensor], scalars: list[float], **flags: bool) -> Any:
         like = tensors[0]
         key = (tuple(sorted(flags.items())), like.dim(), like.dtype, like.device.type)
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            fn = types.FunctionType(
-                self.fn.__code__.replace(), self.fn.__globals__, self.fn.__name__
-            )
-            compiled = self._compiled[key] = torch.compile(
-                fn, fullgraph=True, dynamic=True, options=CompiledKernel.options
-            )
         s = torch.tensor(scalars, dtype=like.dtype, device=like.device)
-        return compiled(*tensors, s, **flags)
+        return compile_variant(self.fn, self._compiled, key)(*tensors, s, **flags)
 
 
 _VECTOR_SUMS = _Compiled(_vector_sums)
