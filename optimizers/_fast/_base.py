@@ -249,15 +249,17 @@ class CompiledKernel:
         compile_variant(self.fn, self._variants, key)(*tensors, s, **flags)
 
 
-def compile_variant(fn: Callable[..., Any], variants: dict[Any, Any], key: Any) -> Any:
+def compile_variant(
+    fn: Callable[..., Any], variants: dict[Any, Any], key: Any, *, dynamic: bool = True
+) -> Any:
     """``variants[key]``, made on first use: ``fn`` compiled by ``torch.compile(fullgraph=True,
-    dynamic=True)`` (:attr:`CompiledKernel.options`) from a copy of its code object, so that
-    dynamo's cache and recompile limit are this variant's alone."""
+    dynamic=dynamic)`` (:attr:`CompiledKernel.options`) from a copy of its code object, so
+    that dynamo's cache and recompile limit are this variant's alone."""
     compiled = variants.get(key)
     if compiled is None:
         copy = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__)
         compiled = variants[key] = torch.compile(
-            copy, fullgraph=True, dynamic=True, options=CompiledKernel.options
+            copy, fullgraph=True, dynamic=dynamic, options=CompiledKernel.options
         )
     return compiled
 

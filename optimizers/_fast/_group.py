@@ -36,7 +36,6 @@ in ~100 s instead of ~25 s (inductor's work grows with the number of loops).
 from __future__ import annotations
 
 import operator
-import types
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -44,7 +43,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optverify.optimizers._fast._base import COMPILED_DTYPES, CompiledKernel
+from optverify.optimizers._fast._base import COMPILED_DTYPES, CompiledKernel, compile_variant
 
 __all__ = ["GROUP_MIN_ROWS", "MAX_GRAPHS", "run_compiled"]
 
@@ -157,13 +156,6 @@ def _apply_rows(fn: Callable[..., None], rows: list[Row], s: Tensor, flags: Flag
     """``fn(*row, s[i], **flags)`` for every row: the function compiled as one graph."""
     for i, row in enumerate(rows):
         fn(*row, s[i], **flags)
-
-
-def _new_graph() -> Callable[..., None]:
-    """:func:`_apply_rows` compiled, with a code object of its own (dynamo caches per code)."""
-    code = _apply_rows.__code__.replace()
-    fn = types.FunctionType(code, _apply_rows.__globals__, "_apply_rows")
-    return torch.compile(fn, fullgraph=True, dynamic=False, options=CompiledKernel.options)
 
 
 def _eligible(row: Row, min_numel: int) -> int:
@@ -375,10 +367,11 @@ def _attach_graph(cache: _Cache, plan: _Plan, rows: list[Row], fkey: Any) -> Non
     kept = [tuple(f.flats) for f, _ in plan.flats] + [rows[i] for i in plan.large]
     shapes = tuple(tuple(None if t is None else tuple(t.shape) for t in r) for r in kept)
     key = (id(plan.kernel), fkey, like.dtype, like.device, shapes)
-    graph = cache.graphs.get(key)
-    if graph is None and len(cache.graphs) < MAX_GRAPHS:
-        graph = cache.graphs[key] = _new_graph()
-    plan.graph = graph
+    if key in cache.graphs or len(cache.graphs) < MAX_GRAPHS:
+        # the rows' shapes fixed (dynamic=False), a code object of its own per graph
+        plan.graph = compile_variant(_apply_rows, cache.graphs, key, dynamic=False)
+    else:
+        plan.graph = None
 
 
 class _Variants(_Plan):
