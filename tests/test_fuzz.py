@@ -9,6 +9,7 @@ them with ``-m slow`` (or ``OPTVERIFY_SLOW=1``).
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import os
 import shutil
@@ -297,11 +298,21 @@ def ray_instance() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not (HAVE_REDIS and HAVE_REDIS_SERVER):
         pytest.skip("needs the redis package and redis-server (apt-get install -y redis-server)")
     with redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url
+
+
+_DATABASE_NUMBERS = itertools.count()
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> str:
+    """A database of the module's server that no other test of the module uses."""
+    where = parse_redis_url(redis_server_url)
+    return f"redis://{where.host}:{where.port}/{next(_DATABASE_NUMBERS) % 16}"
 
 
 def _stored(url: str) -> dict[bytes, set[bytes]]:
@@ -386,6 +397,24 @@ def test_clean_campaign_runs_its_whole_budget(
     ]  # fmt: skip
     assert report["worker_seconds_per_million"] > 0
     assert _stored(redis_url) == {}  # passing examples are not stored
+
+
+@needs_ray
+def test_a_stopped_campaign_returns_only_once_its_workers_are_gone(
+    ray_instance: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--duration`` ends while both workers are mid-task: the campaign cancels them and
+    returns only once they are gone. (A CI run once saw a stopped campaign's worker still
+    shrinking its failure into Redis after the next test had flushed the database.)"""
+    code, out, err = fuzz(
+        capsys, "optverify.optimizers:SGD", "--against", "SGD", "--dtype", "float64",
+        "--workers", "2", "--duration", "3", "--chunk", "100000", "--seed", "3",
+        "--format", "json",
+    )  # fmt: skip
+    still_running = running_task_pids()
+    assert code == 0, err
+    assert json.loads(out)["stopped_by"] == "duration"
+    assert still_running == []
 
 
 # ---------------------------------------------------------------------------------------------
