@@ -468,6 +468,30 @@ def test_adafactor_column_sums_by_blocks(shape: tuple[int, ...]) -> None:
     assert float(((found.double() - exact) / exact).abs().max()) < 1e-6
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_adafactor_scale_on_the_cpu_equals_the_device_path(dtype: torch.dtype) -> None:
+    """-alpha_t/delta_t from Python's arithmetic (the CPU's read-back) and from float64
+    tensor operations (an accelerator's) are the same number, bit for bit: no clip, a clip,
+    a norm under eps2, a NaN norm (Python's max keeps eps2), a NaN or infinite sum."""
+    from optverify.optimizers import adafactor
+    from optverify.optimizers._fast import adafactor as fast_adafactor
+
+    nan, inf = float("nan"), float("inf")
+    for hyper in ({}, {"d": 1.7, "eps": (None, 1e-2)}):
+        cfg = adafactor.AdafactorConfig.from_group(
+            adafactor.Adafactor([torch.zeros(1)], **hyper).param_groups[0]
+        )
+        for norm, sq, numel in [(3.0, 2.0, 10**7), (0.1, 5e7, 10**7), (1e-9, 0.5, 7),
+                                (nan, 3.0, 7), (2.0, nan, 7), (2.0, inf, 7), (0.0, 0.0, 1)]:  # fmt: skip
+            args = (torch.tensor([norm], dtype=dtype), torch.tensor([sq], dtype=dtype), numel)
+            cpu = fast_adafactor._scale(*args, 0.01, cfg)
+            device = fast_adafactor._scale_on_device(*args, 0.01, cfg)
+            assert cpu.dtype == device.dtype == dtype
+            assert cpu.view(-1)[0].item() == device.view(-1)[0].item() or (
+                cpu.isnan().all() and device.isnan().all()
+            ), (norm, sq, numel, hyper)
+
+
 def test_adafactor_norm_from_row_sums() -> None:
     """The matrix path's sum of U^2 from the row sums T_i equals the direct sum where no
     element of hat V is clamped, and is refused (None: the kernel reads g again) where one
