@@ -481,8 +481,9 @@ def test_adafactor_scale_on_the_cpu_equals_the_device_path(dtype: torch.dtype) -
         cfg = adafactor.AdafactorConfig.from_group(
             adafactor.Adafactor([torch.zeros(1)], **hyper).param_groups[0]
         )
-        for norm, sq, numel in [(3.0, 2.0, 10**7), (0.1, 5e7, 10**7), (1e-9, 0.5, 7),
-                                (nan, 3.0, 7), (2.0, nan, 7), (2.0, inf, 7), (0.0, 0.0, 1)]:  # fmt: skip
+        cases = [(3.0, 2.0, 10**7), (0.1, 5e7, 10**7), (1e-9, 0.5, 7), (nan, 3.0, 7),
+                 (2.0, nan, 7), (2.0, inf, 7), (0.0, 0.0, 1)]  # fmt: skip
+        for norm, sq, numel in cases:
             args = (torch.tensor([norm], dtype=dtype), torch.tensor([sq], dtype=dtype), numel)
             cpu = fast_adafactor._scale(*args, 0.01, cfg)
             device = fast_adafactor._scale_on_device(*args, 0.01, cfg)
