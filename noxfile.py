@@ -127,6 +127,10 @@ def bench(session: nox.Session) -> None:
     date, torch version and load, goes to ``.benchmarks/bench.md`` with the plot
     ``bench_floor.png``, and the gate fails on a ratio (ours ÷ torch's best) worse than the
     committed baseline's by more than its margin, for the synthetic sizes and for each model.
+    Where torch sees a CUDA device, the fast paths are timed there too against torch's
+    foreach and fused CUDA kernels (``python -m tests.bench.cuda``, ``.benchmarks/cuda.json``:
+    1e7 and 1e8 elements and both models, with % of the device's peak memory bandwidth); a
+    GPU machine needs a CUDA build of torch (``OPTVERIFY_TORCH`` unset, or naming one).
     Narrow a run with ``OPTVERIFY_BENCH_CASES=Adam,SGD`` / ``OPTVERIFY_BENCH_SIZES=1e7``
     (``OPTVERIFY_BENCH_MODELS=resnet50``, or ``none``); pytest arguments go after ``--``."""
     _install(session, "test")
@@ -147,6 +151,14 @@ def bench(session: nox.Session) -> None:
                     "--cases", cases, "--rounds", "7", "--json", models,
                     env=ONE_THREAD)  # fmt: skip
         files.append(models)
+    cuda = os.path.join(".benchmarks", "cuda.json")
+    if os.path.exists(cuda):
+        os.remove(cuda)  # never a table of an earlier run's device figures
+    session.run("python", "-m", "tests.bench.cuda", "--cases",
+                os.environ.get("OPTVERIFY_BENCH_CASES", ""), "--json", cuda,
+                env=ONE_THREAD)  # fmt: skip
+    if os.path.exists(cuda):  # written only where there is a CUDA device
+        files.append(cuda)
     session.run("python", "-m", "optverify.bench", "table", *files,
                 "--out", os.path.join(".benchmarks", "bench.md"),
                 "--png", os.path.join(".benchmarks", "bench_floor.png"))  # fmt: skip

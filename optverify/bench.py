@@ -133,8 +133,8 @@ def markdown(
     header names the machine, date, torch version and load (``info``, :func:`machine_info`)."""
     lines = [f"## {title}", ""]
     if info:
-        described = [f"{k} {info[k]}" for k in ("machine", "cpu", "cpus", "date", "torch", "load")
-                     if info.get(k)]  # fmt: skip
+        described = [f"{k} {info[k]}" for k in ("machine", "cpu", "cpus", "device", "date",
+                                                 "torch", "load") if info.get(k)]  # fmt: skip
         lines += ["Measured on: " + "; ".join(described) + " (load: the 1, 5 and 15 minute "
                   "load averages when the run started).", ""]  # fmt: skip
     lines += [
@@ -148,6 +148,8 @@ def markdown(
         "processes faster).",
         "",
     ]
+    cuda_rows = [r for r in rows if r.on_cuda]
+    rows = [r for r in rows if not r.on_cuda]
     models = [r for r in rows if r.size in MODEL_SIZES]
     if models:
         lines += [
@@ -209,7 +211,34 @@ def markdown(
         if r.torch_best and r.torch_best in r.pct_floor:
             best += f" ({r.pct_floor[r.torch_best]:.0f} %)"
         lines.append(f"| {r.case} | {r.size} | {best} | " + " | ".join(cells) + " |")
+    if cuda_rows:
+        lines += ["", *_cuda_table(cuda_rows)]
     return "\n".join(lines) + "\n"
+
+
+def _cuda_table(rows: Sequence[Row]) -> list[str]:
+    """The CUDA rows: ours' fast path against torch's best CUDA mode, and the share of the
+    device's peak memory bandwidth (and of the measured ``_foreach_add_`` floor) each
+    reaches."""
+    lines = [
+        "### On the CUDA device (float32; a round is 20 steps between two synchronisations, "
+        "interleaved; *% of peak* = bytes per element x elements / time / the peak memory "
+        "bandwidth from the device's memory clock and bus width)",
+        "",
+        "| optimiser | size | ours fast | torch best | ours ÷ torch best | ours % of peak "
+        "| torch % of peak | ours % floor | torch % floor |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        fast, best = r.ours_fast or "", r.torch_best or ""
+        lines.append(
+            f"| {r.case} | {r.size.removeprefix('cuda-')} | {_ms(r.times.get(fast))} ms "
+            f"({fast or '–'}) | {_ms(r.times.get(best))} ms ({best or '–'}) "
+            f"| {_ratio(r.ratio.get(fast))} | {_pct(r.pct_peak.get(fast))} "
+            f"| {_pct(r.pct_peak.get(best))} | {_pct(r.pct_floor.get(fast))} "
+            f"| {_pct(r.pct_floor.get(best))} |"
+        )
+    return lines
 
 
 def plot_floor(rows: Sequence[Row], path: str | Path, size: str = "1e7") -> None:

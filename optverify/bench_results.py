@@ -13,6 +13,7 @@ from pathlib import Path
 
 __all__ = [
     "BASELINE",
+    "CUDA_PREFIX",
     "GATED",
     "LATEST",
     "MODELS_JSON",
@@ -37,7 +38,10 @@ MODELS_JSON = "models.json"
 OURS = ("ours", "ours-multi", "ours-compiled")
 #: those the regression gate holds to the baseline (the fast paths)
 GATED = ("ours-multi", "ours-compiled")
-SIZE_ORDER = ("1e4", "1e6", "1e7", "200x5000", "resnet50", "gpt2")
+SIZE_ORDER = ("1e4", "1e6", "1e7", "200x5000", "resnet50", "gpt2", "cuda-1e7", "cuda-1e8",
+              "cuda-resnet50", "cuda-gpt2")  # fmt: skip
+#: the prefix of the sizes timed on a CUDA device (``tests/bench/cuda.py``)
+CUDA_PREFIX = "cuda-"
 #: real models' parameter lists: gated and tabled on their own
 MODEL_SIZES = ("resnet50", "gpt2")
 REFERENCE_BYTES = 12
@@ -55,6 +59,9 @@ class Timing:
     rounds: int
     bytes_per_element: int | None
     compile_s: float | None = None
+    numel: int | None = None
+    #: the device's peak memory bandwidth (bytes/s) where the run recorded it (CUDA)
+    peak_bytes_per_s: float | None = None
 
 
 @dataclass
@@ -70,6 +77,12 @@ class Row:
     compile_s: float | None = None
     ratio: dict[str, float] = field(default_factory=dict)  # ours impl -> ÷ torch best
     pct_floor: dict[str, float] = field(default_factory=dict)  # impl -> % of floor
+    #: impl -> % of the device's peak memory bandwidth (bytes moved per step / time / peak)
+    pct_peak: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def on_cuda(self) -> bool:
+        return self.size.startswith(CUDA_PREFIX)
 
     @property
     def key(self) -> str:
@@ -100,6 +113,7 @@ def machine_info(*paths: str | Path) -> dict[str, str]:
             "cpus": str(cpu.get("count") or mi.get("cpus") or ""),
             "date": str(data.get("datetime") or mi.get("date") or ""),
             "torch": str(mi.get("torch", "")),
+            "device": str(mi.get("device") or ""),
             "load": " ".join(mi.get("loadavg") or []) if isinstance(mi.get("loadavg"), list)
             else str(mi.get("loadavg") or ""),
         }  # fmt: skip
@@ -127,6 +141,8 @@ def _load_one(path: str | Path) -> list[Timing]:
                 rounds=int(stats["rounds"]),
                 bytes_per_element=info.get("bytes_per_element"),
                 compile_s=info.get("compile_s"),
+                numel=info.get("numel"),
+                peak_bytes_per_s=info.get("peak_bytes_per_s"),
             )
         )
     return out
@@ -153,6 +169,9 @@ def summarise(timings: Iterable[Timing]) -> list[Row]:
         row.times[t.impl] = t.min_s
         if t.compile_s is not None:
             row.compile_s = t.compile_s
+        if t.peak_bytes_per_s and t.bytes_per_element and t.numel and t.min_s > 0:
+            moved = t.bytes_per_element * t.numel
+            row.pct_peak[t.impl] = 100 * moved / t.min_s / t.peak_bytes_per_s
     for row in rows.values():
         torch_impls = {k: v for k, v in row.times.items() if k.startswith("torch-")}
         fast_impls = {k: v for k, v in row.times.items() if k in ("ours-multi", "ours-compiled")}
@@ -177,7 +196,8 @@ def gated_ratios(rows: Iterable[Row]) -> dict[str, float]:
     compares. One size alone is noisy on a shared machine (a ratio at 200 x 5 000 moved by
     up to 60 % between two runs); the geometric mean over the four sizes moves far less, and
     a real slowdown of an implementation shows at every size. A real model's list
-    (:data:`MODEL_SIZES`) is a key of its own: ``case/model/impl``.
+    (:data:`MODEL_SIZES`) is a key of its own: ``case/model/impl``; the CUDA sizes one
+    more: ``case/cuda/impl``.
 
     Only the fast paths (:data:`GATED`) are gated: the readable classes allocate a new tensor
     for every intermediate, and their times are bimodal (page faults of fresh allocations;
@@ -188,7 +208,12 @@ def gated_ratios(rows: Iterable[Row]) -> dict[str, float]:
         for impl, value in r.ratio.items():
             if impl not in GATED:
                 continue
-            key = f"{r.case}/{r.size}/{impl}" if r.size in MODEL_SIZES else f"{r.case}/{impl}"
+            if r.size in MODEL_SIZES:
+                key = f"{r.case}/{r.size}/{impl}"
+            elif r.on_cuda:  # a device's sizes are gated apart from the CPU's
+                key = f"{r.case}/cuda/{impl}"
+            else:
+                key = f"{r.case}/{impl}"
             by_key.setdefault(key, []).append(value)
     return {
         k: math.exp(statistics.fmean(math.log(v) for v in values))
