@@ -30,20 +30,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import random
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from optverify.optimizers import fast
 from optverify.properties.specs import SPECS
-from tests.bench.cases import CASES, Case, make_grads, make_optimizer
-from tests.bench.interleave import _record, machine
+from tests.bench import interleave
+from tests.bench.cases import CASES, Case
 from tests.bench.models import MODELS
 
 __all__ = ["DEVICE_SIZES", "STEPS", "device_impls", "main", "peak_bytes_per_s", "run_case"]
@@ -78,28 +75,15 @@ def device_impls(case: Case, device: str) -> list[str]:
     return ["ours-multi", "ours-compiled"] + [f"torch-{m}" for m in torch_modes]
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _time_round(step: Callable[[], object], device: torch.device, steps: int) -> float:
-    """Seconds per step over ``steps`` steps between two synchronisations."""
-    _synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _synchronize(device)
-    return (time.perf_counter() - start) / steps
-
-
-def _tensors(shapes: Sequence[tuple[int, ...]], seed: int, device: torch.device) -> list[Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    return [torch.randn(s, generator=gen, dtype=torch.float32).to(device) for s in shapes]
-
-
 def _label(device: torch.device, size: str) -> str:
     return f"{device.type}-{size}"
+
+
+def _extra(device: torch.device, steps: int, peak: float | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"device": _device_name(device), "steps": steps}
+    if peak is not None:
+        out["peak_bytes_per_s"] = peak
+    return out
 
 
 def run_case(
@@ -112,44 +96,15 @@ def run_case(
     shapes: Sequence[tuple[int, ...]] | None = None,
     steps: int = STEPS,
     peak: float | None = None,
-    seed: int = 0,
 ) -> list[dict[str, Any]]:
-    """Time every implementation of ``case`` at ``size`` on ``device``, interleaved; records
-    shaped like pytest-benchmark's (per-step times, the size label prefixed by the device
-    type)."""
-    shapes = list(DEVICE_SIZES[size] if shapes is None else shapes)
-    numel = sum(math.prod(s) for s in shapes)
-    params = _tensors(shapes, 0, device)
-    grads = [g.to(device) for g in make_grads(case, params)]  # drawn on the CPU, then moved
-    run: dict[str, Callable[[], object]] = {}
-    compile_s: dict[str, float] = {}
-    for impl in impls:
-        opt = make_optimizer(case, impl, params)
-        for p, g in zip(params, grads, strict=True):
-            p.grad = g
-        start = time.perf_counter()
-        opt.step()  # state (and compilation)
-        _synchronize(device)
-        first = time.perf_counter() - start
-        again = _time_round(opt.step, device, 1)
-        compile_s[impl] = max(first - 2 * again, 0.0)
-        run[impl] = opt.step
-    times: dict[str, list[float]] = {impl: [] for impl in impls}
-    rng = random.Random(seed)
-    for _ in range(rounds):
-        order = list(impls)
-        rng.shuffle(order)
-        for impl in order:
-            times[impl].append(_time_round(run[impl], device, steps))
-    extra: dict[str, Any] = {"device": _device_name(device), "steps": steps, "interleaved": True}
-    if peak is not None:
-        extra["peak_bytes_per_s"] = peak
-    out = []
-    for impl in impls:
-        own = {"compile_s": compile_s[impl]} if impl == "ours-compiled" else {}
-        out.append(_record(case.name, _label(device, size), impl, times[impl], numel,
-                           case.bytes_per_element, **extra, **own))  # fmt: skip
-    return out
+    """Time every implementation of ``case`` at ``size`` on ``device``, interleaved
+    (:func:`tests.bench.interleave.run_case`, ``steps`` steps a round); the size labelled
+    with the device type, the device's name, the steps and its peak in every record."""
+    return interleave.run_case(
+        case, size, impls, rounds, device=device, steps=steps,
+        shapes=DEVICE_SIZES[size] if shapes is None else shapes, label=_label(device, size),
+        extra=_extra(device, steps, peak),
+    )  # fmt: skip
 
 
 def reference(
@@ -163,18 +118,17 @@ def reference(
 ) -> dict[str, Any]:
     """The bandwidth reference (``torch._foreach_add_``, 12 bytes per element) at ``size``."""
     shapes = list(DEVICE_SIZES[size] if shapes is None else shapes)
-    a, b = _tensors(shapes, 0, device), _tensors(shapes, 1, device)
+    a = [torch.randn(s).to(device) for s in shapes]
+    b = [torch.randn(s).to(device) for s in shapes]
 
     def add() -> None:
         torch._foreach_add_(a, b, alpha=1e-3)
 
     add()
-    times = [_time_round(add, device, steps) for _ in range(rounds)]
-    extra: dict[str, Any] = {"device": _device_name(device), "steps": steps}
-    if peak is not None:
-        extra["peak_bytes_per_s"] = peak
+    times = [interleave.time_round(add, device, steps) for _ in range(rounds)]
     numel = sum(math.prod(s) for s in shapes)
-    return _record("reference", _label(device, size), "reference", times, numel, 12, **extra)
+    return interleave._record("reference", _label(device, size), "reference", times, numel, 12,
+                              **_extra(device, steps, peak))  # fmt: skip
 
 
 def _device_name(device: torch.device) -> str:
@@ -232,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{case.name:13s} {_label(device, size):14s} "
                   + " ".join(f"{k}={v:.3f}ms" for k, v in last.items()), flush=True)  # fmt: skip
     if args.json:
-        info = machine() | {"device": _device_name(device), "peak_bytes_per_s": peak}
+        info = interleave.machine() | {"device": _device_name(device), "peak_bytes_per_s": peak}
         Path(args.json).write_text(json.dumps({"machine_info": info, "benchmarks": records},
                                               indent=1))  # fmt: skip
     return 0

@@ -41,7 +41,7 @@ from tests.bench.cases import (
     shapes_for,
 )
 
-__all__ = ["main", "run_case"]
+__all__ = ["main", "run_case", "time_round"]
 
 
 def _tensors(shapes: Sequence[tuple[int, ...]], seed: int) -> list[Tensor]:
@@ -67,50 +67,76 @@ def _record(case: str, size: str, impl: str, times: list[float], numel: int,
     }
 
 
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_round(step: Callable[[], object], device: torch.device, steps: int = 1) -> float:
+    """Seconds per step over ``steps`` steps between two synchronisations of ``device`` (a
+    CUDA step returns before its kernels finish; on the CPU there is nothing to wait for)."""
+    _synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _synchronize(device)
+    return (time.perf_counter() - start) / steps
+
+
 def run_case(
-    case: Case, size: str, impls: Sequence[str], rounds: int, seed: int = 0
+    case: Case,
+    size: str,
+    impls: Sequence[str],
+    rounds: int,
+    seed: int = 0,
+    *,
+    device: torch.device | None = None,
+    steps: int = 1,
+    shapes: Sequence[tuple[int, ...]] | None = None,
+    label: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Time one step of every implementation of ``case`` at ``size``, interleaved."""
-    shapes = shapes_for(case, size)
+    """Time one step of every implementation of ``case`` at ``size``, interleaved: on the
+    CPU by default, else on ``device`` with ``steps`` steps per timed round (``shapes``
+    instead of the size's, ``label`` instead of ``size`` in the records, ``extra`` added to
+    every record's ``extra_info``)."""
+    device = torch.device("cpu") if device is None else device
+    shapes = shapes_for(case, size) if shapes is None else list(shapes)
     numel = sum(math.prod(s) for s in shapes)
-    params = _tensors(shapes, 0)
-    grads = make_grads(case, params, seed=1)
-    steps: dict[str, Callable[[], object]] = {}
+    params = [t.to(device) for t in _tensors(shapes, 0)]
+    grads = [g.to(device) for g in make_grads(case, params, seed=1)]  # drawn on the CPU
+    run: dict[str, Callable[[], object]] = {}
     compile_s: dict[str, float] = {}
     for impl in impls:
         opt = make_optimizer(case, impl, params)
         closure = make_closure(case, params, grads)
         for p, g in zip(params, grads, strict=True):
             p.grad = g
-        start = time.perf_counter()
-        opt.step(closure)  # state (and compilation)
-        first = time.perf_counter() - start
-        start = time.perf_counter()
-        opt.step(closure)
-        compile_s[impl] = max(first - 2 * (time.perf_counter() - start), 0.0)
-        steps[impl] = lambda o=opt, c=closure: o.step(c)
+        step = lambda o=opt, c=closure: o.step(c)  # noqa: E731
+        first = time_round(step, device)  # state (and compilation)
+        compile_s[impl] = max(first - 2 * time_round(step, device), 0.0)
+        run[impl] = step
     times: dict[str, list[float]] = {impl: [] for impl in impls}
     rng = random.Random(seed)
     for _ in range(rounds):
         order = list(impls)
         rng.shuffle(order)
         for impl in order:
-            start = time.perf_counter()
-            steps[impl]()
-            times[impl].append(time.perf_counter() - start)
+            times[impl].append(time_round(run[impl], device, steps))
     out = []
     torch_impls = [i for i in impls if i.startswith("torch")]
     best = min(torch_impls, key=lambda i: min(times[i]), default=None)
     for impl in impls:
-        extra: dict[str, Any] = {"compile_s": compile_s[impl]} if impl == "ours-compiled" else {}
+        info: dict[str, Any] = {"compile_s": compile_s[impl]} if impl == "ours-compiled" else {}
         if best is not None:
             # the spread: this round's time over torch's best mode's time in the same round
             per_round = sorted(a / b for a, b in zip(times[impl], times[best], strict=True))
             q = len(per_round) // 4
-            extra["round_ratio"] = [per_round[q], per_round[len(per_round) // 2],
-                                    per_round[-1 - q]]  # fmt: skip
-        out.append(_record(case.name, size, impl, times[impl], numel, case.bytes_per_element,
-                           interleaved=True, **extra))  # fmt: skip
+            info["round_ratio"] = [per_round[q], per_round[len(per_round) // 2],
+                                   per_round[-1 - q]]  # fmt: skip
+        out.append(_record(case.name, label or size, impl, times[impl], numel,
+                           case.bytes_per_element, interleaved=True, **info,
+                           **(extra or {})))  # fmt: skip
     return out
 
 

@@ -12,7 +12,7 @@ import torch
 
 from optverify import bench
 from optverify.bench_results import gated_ratios, load, summarise
-from tests.bench import cuda
+from tests.bench import cuda, interleave
 from tests.bench.cases import CASES
 
 
@@ -38,13 +38,13 @@ def test_runner_times_steps_between_synchronisations(monkeypatch: pytest.MonkeyP
     times, the size labelled with the device type, the steps and the peak recorded; a
     round is ``steps`` calls of the step."""
     calls: list[int] = []
-    real = cuda._time_round
+    real = interleave.time_round
 
-    def counting(step, device, steps):  # type: ignore[no-untyped-def]
+    def counting(step, device, steps=1):  # type: ignore[no-untyped-def]
         calls.append(steps)
         return real(step, device, steps)
 
-    monkeypatch.setattr(cuda, "_time_round", counting)
+    monkeypatch.setattr(interleave, "time_round", counting)
     records = cuda.run_case(
         CASES["Adam"], "tiny", ["ours-multi", "torch-foreach"], 3, torch.device("cpu"),
         shapes=[(300,), (4, 5)], steps=4, peak=1e10,
